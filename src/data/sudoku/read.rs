@@ -1,0 +1,104 @@
+//! Sudoku files: CSV with a header naming the puzzle column (`question` or `puzzle`) and optionally the
+//! solution column (`answer` or `solution`), e.g. Sudoku-Extreme's `source,question,answer,rating` or
+//! kaidoku's `level,puzzle,solution`; headerless `puzzle,solution` CSV; or one puzzle per line.
+//! Puzzles without a solution are solved (and must have exactly one).
+
+use super::{check_digits, count_solutions, is_valid_solution, parse_cells, Puzzle};
+use crate::data::input::{column, csv_fields, read_text, Loaded};
+use anyhow::{anyhow, bail, Result};
+use std::path::Path;
+
+/// Reads a puzzle file; errors name the file and 1-based line (with `skip_bad`, bad lines are counted).
+pub fn read_file(path: &Path, skip_bad: bool) -> Result<Loaded<Puzzle>> {
+    parse_text(&read_text(path)?, &path.display().to_string(), skip_bad)
+}
+
+/// Columns of the puzzle and (optional) solution in a CSV line.
+type Columns = (usize, Option<usize>);
+
+/// Parses the text of a puzzle file; `name` is used in error messages.
+pub fn parse_text(text: &str, name: &str, skip_bad: bool) -> Result<Loaded<Puzzle>> {
+    let mut out = Loaded::default();
+    let mut columns: Option<Columns> = None;
+    let mut cells: Option<usize> = None;
+    let mut first = true;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if std::mem::take(&mut first) && line.chars().any(|c| c.is_ascii_alphabetic()) {
+            let header = csv_fields(line);
+            let puzzle = column(&header, &["question", "puzzle", "quizzes", "quiz"]);
+            let solution = column(&header, &["answer", "solution", "solutions"]);
+            let Some(puzzle) = puzzle else {
+                bail!(
+                    "{name}:{}: header {line:?} has no puzzle column (question or puzzle)",
+                    i + 1
+                );
+            };
+            columns = Some((puzzle, solution));
+            continue;
+        }
+        let record =
+            parse_record(line, columns, &mut cells).map_err(|e| anyhow!("{name}:{}: {e:#}", i + 1));
+        out.push(record, skip_bad)?;
+    }
+    Ok(out)
+}
+
+/// The puzzle and solution fields of a line: by header columns, else the long fields of a CSV line
+/// (puzzle then solution), else the whole line.
+fn fields(line: &str, columns: Option<Columns>) -> Result<(&str, Option<&str>)> {
+    let fields = csv_fields(line);
+    match columns {
+        Some((p, s)) => {
+            let need = p.max(s.unwrap_or(0)) + 1;
+            if fields.len() < need {
+                bail!("line has {} fields, expected {need}", fields.len());
+            }
+            Ok((fields[p], s.map(|s| fields[s])))
+        }
+        None if fields.len() > 1 => {
+            let mut long = fields.into_iter().filter(|f| f.len() >= 16);
+            let puzzle = long
+                .next()
+                .ok_or_else(|| anyhow!("no puzzle field in CSV line"))?;
+            Ok((puzzle, long.next()))
+        }
+        None => Ok((line, None)),
+    }
+}
+
+fn parse_record(line: &str, columns: Option<Columns>, cells: &mut Option<usize>) -> Result<Puzzle> {
+    let (puzzle_text, solution_text) = fields(line, columns)?;
+    let puzzle = parse_cells(puzzle_text).map_err(|e| anyhow!("puzzle: {e}"))?;
+    // The first puzzle fixes the size for the whole file.
+    let expected = cells.unwrap_or(if puzzle.len() == 16 { 16 } else { 81 });
+    if puzzle.len() != expected {
+        bail!("puzzle has {} cells, expected {expected}", puzzle.len());
+    }
+    check_digits(&puzzle).map_err(|e| anyhow!("puzzle: {e}"))?;
+    *cells = Some(expected);
+    let solution = match solution_text {
+        Some(text) => {
+            let s = parse_cells(text).map_err(|e| anyhow!("solution: {e}"))?;
+            if s.len() != expected {
+                bail!("solution has {} cells, expected {expected}", s.len());
+            }
+            if !is_valid_solution(&puzzle, &s) {
+                bail!("solution does not solve the puzzle");
+            }
+            s
+        }
+        None => {
+            let r = count_solutions(&puzzle, 2);
+            match r.count {
+                0 => bail!("puzzle has no solution"),
+                1 => r.solution.expect("one solution"),
+                _ => bail!("puzzle has more than one solution"),
+            }
+        }
+    };
+    Ok(Puzzle { puzzle, solution })
+}

@@ -1,0 +1,432 @@
+//! The GPU runtime: adapter choice, limits, pipeline cache, buffers, launches, readback and timing.
+//! It knows nothing about TRM: ops describe launches, the model strings them into a schedule.
+
+mod adapter;
+pub use adapter::{adapter_report, list_adapters, GpuOptions};
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A WGSL source file embedded in the binary.
+#[derive(Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+    /// Compiled without runtime bounds checks: only for kernels whose every index is provably in range
+    /// (clamped in the shader, with tensor lengths checked by the launcher).
+    pub trusted: bool,
+}
+
+/// Embed `shaders/<name>.wgsl`.
+#[macro_export]
+macro_rules! shader {
+    ($name:literal) => {
+        $crate::gpu::Shader {
+            name: $name,
+            source: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name, ".wgsl")),
+            trusted: false,
+        }
+    };
+    ($name:literal, trusted) => {
+        $crate::gpu::Shader {
+            name: $name,
+            source: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name, ".wgsl")),
+            trusted: true,
+        }
+    };
+}
+
+/// Every shader the crate ships, for validation and benches.
+pub const SHADER_NAMES: &[&str] =
+    &["matmul", "norm", "swiglu", "elementwise", "rope", "attention", "embed", "loss", "optim"];
+
+/// A device buffer holding `len` 32-bit elements (f32, i32 or u32). `buf` may be larger when it is shared
+/// between tensors by the planner; bindings use exactly `len * 4` bytes from offset 0.
+#[derive(Clone, Debug)]
+pub struct GpuTensor {
+    pub buf: Arc<wgpu::Buffer>,
+    pub len: usize,
+    pub name: Arc<str>,
+}
+
+impl GpuTensor {
+    pub fn bytes(&self) -> u64 {
+        (self.len.max(1) * 4) as u64
+    }
+}
+
+/// Uniform parameters for a launch, packed as 32-bit words (padded to 16 bytes).
+#[derive(Default, Clone, Debug)]
+pub struct Params(pub Vec<u32>);
+
+impl Params {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn u(mut self, v: usize) -> Self {
+        self.0.push(u32::try_from(v).expect("parameter exceeds u32"));
+        self
+    }
+    pub fn f(mut self, v: f32) -> Self {
+        self.0.push(v.to_bits());
+        self
+    }
+    fn padded(&self) -> Vec<u32> {
+        let mut w = self.0.clone();
+        while w.is_empty() || w.len() % 4 != 0 {
+            w.push(0);
+        }
+        w
+    }
+}
+
+/// One recorded compute dispatch: a cached pipeline, its bind group and its grid. Built once, replayed often.
+pub struct Launch {
+    pub label: String,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    params: Option<wgpu::Buffer>,
+    pub workgroups: [u32; 3],
+}
+
+impl Launch {
+    /// Overwrite this launch's uniform parameters (same length) without re-creating anything.
+    pub fn set_params(&self, gpu: &Gpu, params: &Params) {
+        if let Some(buf) = &self.params {
+            gpu.queue.write_buffer(buf, 0, bytemuck::cast_slice(&params.padded()));
+        }
+    }
+}
+
+/// Key of the pipeline cache: shader, entry point and pipeline-overridable constants.
+type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u32)>);
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    allocated: AtomicU64,
+}
+
+/// Storage buffers live for the whole run; all are readable, writable and copyable.
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl Gpu {
+    /// Open the adapter chosen by `opts` (and the WGPU_BACKEND / WGPU_ADAPTER_NAME environment variables).
+    pub async fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let adapter = adapter::choose(opts).await?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("trm-gpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("could not open a device on adapter {:?}", info.name))?;
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            modules: Mutex::default(),
+            pipelines: Mutex::default(),
+            allocated: AtomicU64::new(0),
+        })
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(opts: &GpuOptions) -> Result<Gpu> {
+        pollster::block_on(Self::new(opts))
+    }
+
+    /// One line naming the adapter: name, backend, device type and driver.
+    pub fn describe(&self) -> String {
+        let i = &self.info;
+        format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+    }
+
+    /// Bytes of storage this runtime has allocated so far.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// An uninitialised-to-zero storage buffer of `bytes` (rounded up to 256).
+    pub fn buffer(&self, name: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
+        let bytes = bytes.max(4).div_ceil(256) * 256;
+        if bytes > self.limits.max_buffer_size {
+            bail!("buffer {name} needs {bytes} bytes, more than this adapter's max_buffer_size {}", self.limits.max_buffer_size);
+        }
+        self.allocated.fetch_add(bytes, Ordering::Relaxed);
+        Ok(Arc::new(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage: STORAGE,
+            mapped_at_creation: false,
+        })))
+    }
+
+    /// A zero-filled tensor of `len` elements with its own buffer.
+    pub fn zeros(&self, name: &str, len: usize) -> Result<GpuTensor> {
+        Ok(GpuTensor { buf: self.buffer(name, (len * 4) as u64)?, len, name: name.into() })
+    }
+
+    /// A tensor holding `data` (f32, i32 or u32).
+    pub fn upload<T: bytemuck::Pod>(&self, name: &str, data: &[T]) -> Result<GpuTensor> {
+        assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
+        let t = self.zeros(name, data.len())?;
+        self.write(&t, data);
+        Ok(t)
+    }
+
+    /// Overwrite a tensor's contents from the host.
+    pub fn write<T: bytemuck::Pod>(&self, t: &GpuTensor, data: &[T]) {
+        assert_eq!(data.len(), t.len, "write to {}: length mismatch", t.name);
+        if !data.is_empty() {
+            self.queue.write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        }
+    }
+
+    fn module(&self, shader: &Shader) -> wgpu::ShaderModule {
+        let mut modules = self.modules.lock().unwrap();
+        modules
+            .entry(shader.name)
+            .or_insert_with(|| {
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.name),
+                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                };
+                if shader.trusted {
+                    // SAFETY: trusted shaders clamp every index in range; see `Shader::trusted`.
+                    unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+                } else {
+                    self.device.create_shader_module(desc)
+                }
+            })
+            .clone()
+    }
+
+    /// The compiled pipeline for `shader::entry` with the given override constants, compiled once and cached.
+    pub fn pipeline(
+        &self,
+        shader: &Shader,
+        entry: &'static str,
+        constants: &[(&'static str, u32)],
+    ) -> Arc<wgpu::ComputePipeline> {
+        let key = (shader.name, entry, constants.to_vec());
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+            return p.clone();
+        }
+        let module = self.module(shader);
+        let consts: Vec<(&str, f64)> = constants.iter().map(|&(k, v)| (k, v as f64)).collect();
+        let pipeline = Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&format!("{}::{}", shader.name, entry)),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &consts,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        }));
+        self.pipelines.lock().unwrap().insert(key, pipeline.clone());
+        pipeline
+    }
+
+    /// Build a launch: binding 0 is the uniform `params` (omitted when empty), then `tensors` in order.
+    /// Checks every binding against the storage binding limit and the grid against the workgroup limits.
+    pub fn launch(
+        &self,
+        shader: &Shader,
+        entry: &'static str,
+        constants: &[(&'static str, u32)],
+        params: &Params,
+        tensors: &[&GpuTensor],
+        workgroups: [u32; 3],
+    ) -> Result<Launch> {
+        let label = format!("{}::{}", shader.name, entry);
+        for t in tensors {
+            if t.bytes() > self.limits.max_storage_buffer_binding_size as u64 {
+                bail!(
+                    "{label}: tensor {} is {} bytes, over this adapter's max_storage_buffer_binding_size {}",
+                    t.name,
+                    t.bytes(),
+                    self.limits.max_storage_buffer_binding_size
+                );
+            }
+        }
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if workgroups.iter().any(|&w| w > max) {
+            bail!("{label}: grid {workgroups:?} exceeds max_compute_workgroups_per_dimension {max}");
+        }
+        let pipeline = self.pipeline(shader, entry, constants);
+        let layout = pipeline.get_bind_group_layout(0);
+        let params_buf = (!params.0.is_empty()).then(|| {
+            let words = params.padded();
+            let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&label),
+                size: (words.len() * 4) as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));
+            buf
+        });
+        let mut entries = Vec::new();
+        if let Some(b) = &params_buf {
+            entries.push(wgpu::BindGroupEntry { binding: 0, resource: b.as_entire_binding() });
+        }
+        for (i, t) in tensors.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &t.buf,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(t.bytes()),
+                }),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&label),
+            layout: &layout,
+            entries: &entries,
+        });
+        Ok(Launch { label, pipeline, bind_group, params: params_buf, workgroups })
+    }
+
+    /// Record launches into one compute pass of `encoder`.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder, launches: &[&Launch], timestamps: Option<(&wgpu::QuerySet, u32)>) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: timestamps.map(|(qs, i)| wgpu::ComputePassTimestampWrites {
+                query_set: qs,
+                beginning_of_pass_write_index: Some(i),
+                end_of_pass_write_index: Some(i + 1),
+            }),
+        });
+        for l in launches {
+            pass.set_pipeline(&l.pipeline);
+            pass.set_bind_group(0, &l.bind_group, &[]);
+            let [x, y, z] = l.workgroups;
+            if x > 0 && y > 0 && z > 0 {
+                pass.dispatch_workgroups(x, y, z);
+            }
+        }
+    }
+
+    /// Submit launches in order (one pass, one submission).
+    pub fn run(&self, launches: &[&Launch]) {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        self.record(&mut enc, launches, None);
+        self.queue.submit([enc.finish()]);
+    }
+
+    /// Run one launch right away.
+    pub fn run1(&self, launch: &Launch) {
+        self.run(&[launch]);
+    }
+
+    /// Block until the queue is idle (native; a no-op in the browser).
+    pub fn wait(&self) {
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+
+    fn copy_to_staging(&self, t: &GpuTensor) -> wgpu::Buffer {
+        let bytes = (t.len * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        if bytes > 0 {
+            enc.copy_buffer_to_buffer(&t.buf, 0, &staging, 0, bytes);
+        }
+        self.queue.submit([enc.finish()]);
+        staging
+    }
+
+    /// Read a tensor back, awaiting the map (works in the browser and natively).
+    pub async fn read_async<T: bytemuck::Pod>(&self, t: &GpuTensor) -> Result<Vec<T>> {
+        let staging = self.copy_to_staging(t);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.wait();
+        rx.await.context("readback cancelled")?.with_context(|| format!("reading back {}", t.name))?;
+        let out = {
+            let view = staging.slice(..).get_mapped_range().context("mapping the readback buffer")?;
+            bytemuck::cast_slice::<u8, T>(&view[..t.len * 4]).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Read a tensor back, blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read<T: bytemuck::Pod>(&self, t: &GpuTensor) -> Vec<T> {
+        pollster::block_on(self.read_async(t)).expect("GPU readback failed")
+    }
+
+    /// Seconds the launches take on the device: GPU timestamps where the adapter has them, else wall clock
+    /// around a blocking submit (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn time(&self, launches: &[&Launch]) -> f64 {
+        if self.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            let qs = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: None,
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            });
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            self.record(&mut enc, launches, Some((&qs, 0)));
+            enc.resolve_query_set(&qs, 0..2, &resolve, 0);
+            self.queue.submit([enc.finish()]);
+            let t = GpuTensor { buf: Arc::new(resolve), len: 4, name: "timestamps".into() };
+            let ticks: Vec<u64> = self.read::<u32>(&t).chunks(2).map(|c| c[0] as u64 | (c[1] as u64) << 32).collect();
+            let ns = ticks[1].saturating_sub(ticks[0]) as f64 * self.queue.get_timestamp_period() as f64;
+            if ns > 0.0 {
+                return ns * 1e-9;
+            }
+        }
+        let start = std::time::Instant::now();
+        self.run(launches);
+        self.wait();
+        start.elapsed().as_secs_f64()
+    }
+
+    /// A 1D grid of `n` invocations at workgroup size `wg`, folded into 2D when it exceeds the per-dimension limit.
+    /// Kernels recover the linear index as `gid.x + gid.y * num_workgroups.x * wg`.
+    pub fn grid(&self, n: usize, wg: usize) -> [u32; 3] {
+        let groups = n.div_ceil(wg).max(1);
+        let max = self.limits.max_compute_workgroups_per_dimension as usize;
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            let y = groups.div_ceil(max);
+            [groups.div_ceil(y) as u32, y as u32, 1]
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Batched matmul with optional transposes (shaders/matmul.wgsl).
+
+use super::Real;
+use crate::gpu::{Gpu, GpuTensor, Launch, Params};
+use anyhow::Result;
+
+/// C[z] = alpha · op(A[z]) · op(B[z]) (+ C[z]), z < batch. op(A) is m×k, op(B) is k×n, C is m×n, row-major.
+/// A stride of 0 shares that operand across the batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Matmul {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub accumulate: bool,
+    pub alpha: f32,
+    pub stride_a: usize,
+    pub stride_b: usize,
+    pub stride_c: usize,
+}
+
+const TM: usize = 32;
+const TN: usize = 4;
+const WG: usize = 64;
+
+impl Matmul {
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        Matmul {
+            m,
+            n,
+            k,
+            batch: 1,
+            trans_a: false,
+            trans_b: false,
+            accumulate: false,
+            alpha: 1.0,
+            stride_a: m * k,
+            stride_b: k * n,
+            stride_c: m * n,
+        }
+    }
+    /// Linear layer forward: Y (rows×out) = X (rows×in) · Wᵀ, W shaped (out, in).
+    pub fn linear(rows: usize, inp: usize, out: usize) -> Self {
+        Matmul { trans_b: true, ..Self::new(rows, out, inp) }
+    }
+    /// Its input gradient: dX (rows×in) = dY (rows×out) · W.
+    pub fn linear_dx(rows: usize, inp: usize, out: usize) -> Self {
+        Self::new(rows, inp, out)
+    }
+    /// Its weight gradient, accumulated: dW (out×in) += dYᵀ · X.
+    pub fn linear_dw(rows: usize, inp: usize, out: usize) -> Self {
+        Matmul { trans_a: true, accumulate: true, ..Self::new(out, inp, rows) }
+    }
+    pub fn batched(self, batch: usize) -> Self {
+        Matmul { batch, ..self }
+    }
+    pub fn flops(&self) -> u64 {
+        2 * (self.m * self.n * self.k * self.batch) as u64
+    }
+
+    pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
+        let params = Params::new()
+            .u(self.m)
+            .u(self.n)
+            .u(self.k)
+            .u(self.accumulate as usize)
+            .u(self.stride_a)
+            .u(self.stride_b)
+            .u(self.stride_c)
+            .f(self.alpha);
+        let grid = [self.n.div_ceil(TN * WG) as u32, self.m.div_ceil(TM) as u32, self.batch as u32];
+        gpu.launch(
+            &crate::shader!("matmul", trusted),
+            "main",
+            &[("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32)],
+            &params,
+            &[a, b, c],
+            grid,
+        )
+    }
+
+    /// The CPU twin.
+    pub fn cpu<F: Real>(&self, a: &[F], b: &[F], c: &mut [F]) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let alpha = F::from_f64(self.alpha as f64);
+        for z in 0..self.batch {
+            let (a, b) = (&a[z * self.stride_a..], &b[z * self.stride_b..]);
+            let c = &mut c[z * self.stride_c..];
+            for i in 0..m {
+                for j in 0..n {
+                    let mut acc = F::zero();
+                    for kk in 0..k {
+                        let av = if self.trans_a { a[kk * m + i] } else { a[i * k + kk] };
+                        let bv = if self.trans_b { b[j * k + kk] } else { b[kk * n + j] };
+                        acc += av * bv;
+                    }
+                    let v = alpha * acc;
+                    c[i * n + j] = if self.accumulate { c[i * n + j] + v } else { v };
+                }
+            }
+        }
+    }
+}
