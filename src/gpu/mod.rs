@@ -158,6 +158,16 @@ impl Gpu {
         format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
     }
 
+    /// llvmpipe (Mesa's software rasteriser) stops any invocation after 65535 loop iterations in total, so
+    /// launchers whose loops scale with a tensor dimension check it against this budget.
+    pub fn loop_budget(&self) -> usize {
+        if self.info.driver.to_lowercase().contains("llvmpipe") || self.info.name.to_lowercase().contains("llvmpipe") {
+            65_000
+        } else {
+            usize::MAX
+        }
+    }
+
     /// Bytes of storage this runtime has allocated so far.
     pub fn allocated_bytes(&self) -> u64 {
         self.allocated.load(Ordering::Relaxed)
@@ -246,7 +256,7 @@ impl Gpu {
         pipeline
     }
 
-    /// Build a launch: binding 0 is the uniform `params` (omitted when empty), then `tensors` in order.
+    /// Build a launch: binding 0 is the uniform `params` (omitted when empty), then each `(binding, tensor)`.
     /// Checks every binding against the storage binding limit and the grid against the workgroup limits.
     pub fn launch(
         &self,
@@ -254,11 +264,11 @@ impl Gpu {
         entry: &'static str,
         constants: &[(&'static str, u32)],
         params: &Params,
-        tensors: &[&GpuTensor],
+        tensors: &[(u32, &GpuTensor)],
         workgroups: [u32; 3],
     ) -> Result<Launch> {
         let label = format!("{}::{}", shader.name, entry);
-        for t in tensors {
+        for (_, t) in tensors {
             if t.bytes() > self.limits.max_storage_buffer_binding_size as u64 {
                 bail!(
                     "{label}: tensor {} is {} bytes, over this adapter's max_storage_buffer_binding_size {}",
@@ -289,9 +299,9 @@ impl Gpu {
         if let Some(b) = &params_buf {
             entries.push(wgpu::BindGroupEntry { binding: 0, resource: b.as_entire_binding() });
         }
-        for (i, t) in tensors.iter().enumerate() {
+        for &(binding, t) in tensors {
             entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
+                binding,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &t.buf,
                     offset: 0,

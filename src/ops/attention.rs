@@ -1,1 +1,136 @@
-//! todo
+//! Non-causal multi-head self-attention on a fused qkv tensor (shaders/attention.wgsl).
+
+use super::Real;
+use crate::gpu::{Gpu, GpuTensor, Launch, Params};
+use anyhow::{ensure, Result};
+
+const WG: usize = 64;
+pub const MAX_HEAD_DIM: usize = 128;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Attention {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub hd: usize,
+}
+
+impl Attention {
+    pub fn scale(&self) -> f32 {
+        1.0 / (self.hd as f32).sqrt()
+    }
+    fn launch(&self, gpu: &Gpu, entry: &'static str, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
+        ensure!(
+            self.hd <= MAX_HEAD_DIM && self.hd % 4 == 0,
+            "attention head dim {} must be a multiple of 4 and at most {MAX_HEAD_DIM}",
+            self.hd
+        );
+        let p = Params::new().u(self.batch).u(self.seq).u(self.heads).u(self.hd).f(self.scale());
+        let n = self.batch * self.heads * self.seq;
+        gpu.launch(&crate::shader!("attention"), entry, &[], &p, t, [n.div_ceil(WG) as u32, 1, 1])
+    }
+    /// o (B·S', H·hd) and lse (B, H, S') from the rotated qkv.
+    pub fn forward(&self, gpu: &Gpu, qkv: &GpuTensor, o: &GpuTensor, lse: &GpuTensor) -> Result<Launch> {
+        self.launch(gpu, "forward", &[(1, qkv), (3, o), (4, lse)])
+    }
+    /// The three backward launches: delta = rowsum(dO ∘ O), then dq, then dk and dv, all into dqkv.
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        qkv: &GpuTensor,
+        o: &GpuTensor,
+        lse: &GpuTensor,
+        dout: &GpuTensor,
+        delta: &GpuTensor,
+        dqkv: &GpuTensor,
+    ) -> Result<[Launch; 3]> {
+        Ok([
+            self.launch(gpu, "delta_rows", &[(2, o), (4, delta), (6, dout)])?,
+            self.launch(gpu, "backward_dq", &[(1, qkv), (3, dqkv), (5, lse), (6, dout), (7, delta)])?,
+            self.launch(gpu, "backward_dkv", &[(1, qkv), (3, dqkv), (5, lse), (6, dout), (7, delta)])?,
+        ])
+    }
+    pub fn flops(&self) -> u64 {
+        (4 * self.batch * self.heads * self.seq * self.seq * self.hd) as u64
+    }
+
+    fn probs<F: Real>(&self, qkv: &[F], b: usize, h: usize) -> Vec<F> {
+        let (s, hd, w) = (self.seq, self.hd, 3 * self.heads * self.hd);
+        let scale = F::from_f64(self.scale() as f64);
+        let mut p = vec![F::zero(); s * s];
+        for i in 0..s {
+            let q = &qkv[(b * s + i) * w + h * hd..][..hd];
+            let row = &mut p[i * s..(i + 1) * s];
+            for j in 0..s {
+                let k = &qkv[(b * s + j) * w + (self.heads + h) * hd..][..hd];
+                row[j] = scale * q.iter().zip(k).map(|(&a, &c)| a * c).sum::<F>();
+            }
+            let m = row.iter().fold(row[0], |a, &b| a.max(b));
+            let mut z = F::zero();
+            for v in row.iter_mut() {
+                *v = (*v - m).exp();
+                z += *v;
+            }
+            for v in row.iter_mut() {
+                *v = *v / z;
+            }
+        }
+        p
+    }
+
+    /// CPU twin of the forward: o (B·S', H·hd).
+    pub fn cpu_forward<F: Real>(&self, qkv: &[F], o: &mut [F]) {
+        let (s, hd, w) = (self.seq, self.hd, 3 * self.heads * self.hd);
+        for b in 0..self.batch {
+            for h in 0..self.heads {
+                let p = self.probs(qkv, b, h);
+                for i in 0..s {
+                    for d in 0..hd {
+                        let mut acc = F::zero();
+                        for j in 0..s {
+                            acc += p[i * s + j] * qkv[(b * s + j) * w + (2 * self.heads + h) * hd + d];
+                        }
+                        o[(b * s + i) * self.heads * hd + h * hd + d] = acc;
+                    }
+                }
+            }
+        }
+    }
+
+    /// CPU twin of the backward: dqkv from qkv and dO.
+    pub fn cpu_backward<F: Real>(&self, qkv: &[F], dout: &[F], dqkv: &mut [F]) {
+        let (s, hd, hh, w) = (self.seq, self.hd, self.heads, 3 * self.heads * self.hd);
+        let scale = F::from_f64(self.scale() as f64);
+        for b in 0..self.batch {
+            for h in 0..hh {
+                let p = self.probs(qkv, b, h);
+                let at = |i: usize, col: usize| qkv[(b * s + i) * w + col * hd..][..hd].to_vec();
+                let g = |i: usize| dout[(b * s + i) * hh * hd + h * hd..][..hd].to_vec();
+                // dP_ij = dO_i · v_j; dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik)
+                let mut ds = vec![F::zero(); s * s];
+                for i in 0..s {
+                    let gi = g(i);
+                    let dp: Vec<F> = (0..s).map(|j| gi.iter().zip(at(j, 2 * hh + h)).map(|(&a, c)| a * c).sum()).collect();
+                    let dot: F = (0..s).map(|j| p[i * s + j] * dp[j]).sum();
+                    for j in 0..s {
+                        ds[i * s + j] = p[i * s + j] * (dp[j] - dot);
+                    }
+                }
+                for i in 0..s {
+                    for d in 0..hd {
+                        let (mut dq, mut dk, mut dv) = (F::zero(), F::zero(), F::zero());
+                        for j in 0..s {
+                            dq += ds[i * s + j] * qkv[(b * s + j) * w + (hh + h) * hd + d];
+                            dk += ds[j * s + i] * qkv[(b * s + j) * w + h * hd + d];
+                            dv += p[j * s + i] * dout[(b * s + j) * hh * hd + h * hd + d];
+                        }
+                        let row = (b * s + i) * w;
+                        dqkv[row + h * hd + d] = scale * dq;
+                        dqkv[row + (hh + h) * hd + d] = scale * dk;
+                        dqkv[row + (2 * hh + h) * hd + d] = dv;
+                    }
+                }
+            }
+        }
+    }
+}

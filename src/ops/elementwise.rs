@@ -1,1 +1,125 @@
-//! todo
+//! Small ops (shaders/elementwise.wgsl): add, accumulate, scale, fill, transpose, sequence slices, carry reset,
+//! bias add and column sums.
+
+use super::{Real, WG};
+use crate::gpu::{Gpu, GpuTensor, Launch, Params};
+use anyhow::Result;
+
+fn params(n: usize, rows: usize, cols: usize, batch: usize, s0: usize, len: usize, seq: usize, s: f32) -> Params {
+    Params::new().u(n).u(rows).u(cols).u(batch).u(s0).u(len).u(seq).f(s)
+}
+
+fn run(gpu: &Gpu, entry: &'static str, p: Params, n: usize, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
+    gpu.launch(&crate::shader!("elementwise"), entry, &[], &p, t, gpu.grid(n, WG))
+}
+
+/// out = x + y
+pub fn add(gpu: &Gpu, x: &GpuTensor, y: &GpuTensor, out: &GpuTensor) -> Result<Launch> {
+    let n = out.len;
+    run(gpu, "add", params(n, 0, 0, 0, 0, 0, 0, 0.0), n, &[(1, x), (2, y), (3, out)])
+}
+/// out += s · x
+pub fn accumulate(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, s: f32) -> Result<Launch> {
+    let n = out.len;
+    run(gpu, "accumulate", params(n, 0, 0, 0, 0, 0, 0, s), n, &[(1, x), (3, out)])
+}
+/// out = s · x
+pub fn scale(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, s: f32) -> Result<Launch> {
+    let n = out.len;
+    run(gpu, "scale", params(n, 0, 0, 0, 0, 0, 0, s), n, &[(1, x), (3, out)])
+}
+/// out = s
+pub fn fill(gpu: &Gpu, out: &GpuTensor, s: f32) -> Result<Launch> {
+    let n = out.len;
+    run(gpu, "fill", params(n, 0, 0, 0, 0, 0, 0, s), n, &[(3, out)])
+}
+/// out (batch, cols, rows) = x (batch, rows, cols) transposed
+pub fn transpose(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, rows: usize, cols: usize) -> Result<Launch> {
+    let n = batch * rows * cols;
+    run(gpu, "transpose", params(n, rows, cols, batch, 0, 0, 0, 0.0), n, &[(1, x), (3, out)])
+}
+/// out (batch, len, cols) = x[:, s0..s0+len, :], x (batch, seq, cols)
+pub fn slice_seq(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, seq: usize, cols: usize, s0: usize, len: usize) -> Result<Launch> {
+    let n = batch * len * cols;
+    run(gpu, "slice_seq", params(n, 0, cols, batch, s0, len, seq, 0.0), n, &[(1, x), (3, out)])
+}
+/// out[:, s0..s0+len, :] += x: the gradient of `slice_seq`
+pub fn unslice_seq(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, seq: usize, cols: usize, s0: usize, len: usize) -> Result<Launch> {
+    let n = batch * len * cols;
+    run(gpu, "unslice_seq", params(n, 0, cols, batch, s0, len, seq, 0.0), n, &[(1, x), (3, out)])
+}
+/// Rows of out (batch, seq, cols) whose mask is non-zero become init (cols).
+pub fn reset_carry(gpu: &Gpu, init: &GpuTensor, mask: &GpuTensor, out: &GpuTensor, seq: usize, cols: usize) -> Result<Launch> {
+    let n = out.len;
+    run(gpu, "reset_carry", params(n, 0, cols, 0, 0, 0, seq, 0.0), n, &[(1, init), (3, out), (4, mask)])
+}
+/// out (rows, cols) += bias (cols)
+pub fn bias_add(gpu: &Gpu, bias: &GpuTensor, out: &GpuTensor, cols: usize) -> Result<Launch> {
+    let n = out.len;
+    run(gpu, "bias_add", params(n, 0, cols, 0, 0, 0, 0, 0.0), n, &[(1, bias), (3, out)])
+}
+/// out (cols) += Σ_rows x (rows, cols): the gradient of `bias_add`
+pub fn col_sum(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, rows: usize, cols: usize) -> Result<Launch> {
+    run(gpu, "col_sum", params(cols, rows, cols, 0, 0, 0, 0, 0.0), cols, &[(1, x), (3, out)])
+}
+
+/// CPU twins.
+pub mod cpu {
+    use super::Real;
+
+    pub fn add<F: Real>(x: &[F], y: &[F], out: &mut [F]) {
+        for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+            *o = a + b;
+        }
+    }
+    pub fn accumulate<F: Real>(x: &[F], out: &mut [F], s: F) {
+        for (o, &a) in out.iter_mut().zip(x) {
+            *o += s * a;
+        }
+    }
+    pub fn transpose<F: Real>(x: &[F], out: &mut [F], batch: usize, rows: usize, cols: usize) {
+        for b in 0..batch {
+            for r in 0..rows {
+                for c in 0..cols {
+                    out[(b * cols + c) * rows + r] = x[(b * rows + r) * cols + c];
+                }
+            }
+        }
+    }
+    pub fn slice_seq<F: Real>(x: &[F], out: &mut [F], batch: usize, seq: usize, cols: usize, s0: usize, len: usize) {
+        for b in 0..batch {
+            let src = &x[(b * seq + s0) * cols..(b * seq + s0 + len) * cols];
+            out[b * len * cols..(b + 1) * len * cols].copy_from_slice(src);
+        }
+    }
+    pub fn unslice_seq<F: Real>(x: &[F], out: &mut [F], batch: usize, seq: usize, cols: usize, s0: usize, len: usize) {
+        for b in 0..batch {
+            for i in 0..len * cols {
+                out[(b * seq + s0) * cols + i] += x[b * len * cols + i];
+            }
+        }
+    }
+    pub fn reset_carry<F: Real>(init: &[F], mask: &[i32], out: &mut [F], seq: usize, cols: usize) {
+        for (b, &m) in mask.iter().enumerate() {
+            if m != 0 {
+                for s in 0..seq {
+                    out[(b * seq + s) * cols..(b * seq + s + 1) * cols].copy_from_slice(init);
+                }
+            }
+        }
+    }
+    pub fn bias_add<F: Real>(bias: &[F], out: &mut [F], cols: usize) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += bias[i % cols];
+        }
+    }
+    pub fn col_sum<F: Real>(x: &[F], out: &mut [F], rows: usize, cols: usize) {
+        for c in 0..cols {
+            let mut acc = F::zero();
+            for r in 0..rows {
+                acc += x[r * cols + c];
+            }
+            out[c] += acc;
+        }
+    }
+}

@@ -61,6 +61,11 @@ impl Matmul {
     }
 
     pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
+        anyhow::ensure!(
+            self.k * 5 / 8 + 200 < gpu.loop_budget(),
+            "matmul depth {} exceeds what this adapter runs in one invocation; use a smaller batch",
+            self.k
+        );
         let params = Params::new()
             .u(self.m)
             .u(self.n)
@@ -76,7 +81,7 @@ impl Matmul {
             "main",
             &[("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32)],
             &params,
-            &[a, b, c],
+            &[(1, a), (2, b), (3, c)],
             grid,
         )
     }

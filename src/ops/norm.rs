@@ -1,1 +1,53 @@
-//! todo
+//! RMSNorm without weight, fused with its residual add (shaders/norm.wgsl): y = rms(x + r).
+
+use super::Real;
+use crate::gpu::{Gpu, GpuTensor, Launch, Params};
+use anyhow::Result;
+
+pub const EPS: f32 = 1e-5;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Norm {
+    pub rows: usize,
+    pub dim: usize,
+}
+
+impl Norm {
+    fn params(&self) -> Params {
+        Params::new().u(self.rows).u(self.dim).f(EPS)
+    }
+    fn grid(&self) -> [u32; 3] {
+        [self.rows.div_ceil(64) as u32, 1, 1]
+    }
+    /// y = rms(x + r), rstd per row.
+    pub fn forward(&self, gpu: &Gpu, x: &GpuTensor, r: &GpuTensor, y: &GpuTensor, rstd: &GpuTensor) -> Result<Launch> {
+        gpu.launch(&crate::shader!("norm"), "forward", &[], &self.params(), &[(1, x), (2, r), (3, y), (4, rstd)], self.grid())
+    }
+    /// d(x + r) from y, dy and rstd.
+    pub fn backward(&self, gpu: &Gpu, y: &GpuTensor, dy: &GpuTensor, rstd: &GpuTensor, dsum: &GpuTensor) -> Result<Launch> {
+        gpu.launch(&crate::shader!("norm"), "backward", &[], &self.params(), &[(1, y), (2, dy), (3, dsum), (5, rstd)], self.grid())
+    }
+
+    pub fn cpu_forward<F: Real>(&self, x: &[F], r: &[F], y: &mut [F], rstd: &mut [F]) {
+        let d = self.dim;
+        for row in 0..self.rows {
+            let o = row * d;
+            let ss: F = (0..d).map(|i| (x[o + i] + r[o + i]) * (x[o + i] + r[o + i])).sum();
+            let s = F::one() / (ss / F::from_f64(d as f64) + F::from_f64(EPS as f64)).sqrt();
+            for i in 0..d {
+                y[o + i] = (x[o + i] + r[o + i]) * s;
+            }
+            rstd[row] = s;
+        }
+    }
+    pub fn cpu_backward<F: Real>(&self, y: &[F], dy: &[F], rstd: &[F], dsum: &mut [F]) {
+        let d = self.dim;
+        for row in 0..self.rows {
+            let o = row * d;
+            let mean = (0..d).map(|i| y[o + i] * dy[o + i]).sum::<F>() / F::from_f64(d as f64);
+            for i in 0..d {
+                dsum[o + i] = rstd[row] * (dy[o + i] - y[o + i] * mean);
+            }
+        }
+    }
+}

@@ -1,1 +1,112 @@
-//! todo
+//! Optimizers (shaders/optim.wgsl): AdamATan2 and AdamW with decoupled weight decay, the weight EMA, and
+//! sign-SGD for puzzle-embedding rows.
+
+use super::{Real, WG};
+use crate::gpu::{Gpu, GpuTensor, Launch, Params};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    AdamAtan2,
+    Adamw,
+}
+
+/// Hyperparameters of one optimizer step; `t` is the 1-based step count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub kind: OptimizerKind,
+    pub lr: f32,
+    pub wd: f32,
+    pub b1: f32,
+    pub b2: f32,
+    pub eps: f32,
+    pub t: u64,
+}
+
+impl AdamStep {
+    fn bc(&self) -> (f32, f32) {
+        (1.0 - self.b1.powf(self.t as f32), 1.0 - self.b2.powf(self.t as f32))
+    }
+    pub fn params(&self, n: usize) -> Params {
+        let (bc1, bc2) = self.bc();
+        Params::new().u(n).u(0).u(0).u(0).f(self.lr).f(self.wd).f(self.b1).f(self.b2).f(bc1).f(bc2).f(self.eps).f(0.0)
+    }
+    pub fn launch(&self, gpu: &Gpu, grad: &GpuTensor, param: &GpuTensor, m: &GpuTensor, v: &GpuTensor) -> Result<Launch> {
+        let entry = match self.kind {
+            OptimizerKind::AdamAtan2 => "adam_atan2",
+            OptimizerKind::Adamw => "adamw",
+        };
+        let n = param.len;
+        gpu.launch(&crate::shader!("optim"), entry, &[], &self.params(n), &[(1, grad), (2, param), (3, m), (4, v)], gpu.grid(n, WG))
+    }
+    pub fn cpu<F: Real>(&self, grad: &[F], param: &mut [F], m: &mut [F], v: &mut [F]) {
+        let (bc1, bc2) = self.bc();
+        let f = |x: f32| F::from_f64(x as f64);
+        let (lr, b1, b2) = (f(self.lr), f(self.b1), f(self.b2));
+        for i in 0..param.len() {
+            param[i] *= F::one() - lr * f(self.wd);
+            m[i] = b1 * m[i] + (F::one() - b1) * grad[i];
+            v[i] = b2 * v[i] + (F::one() - b2) * grad[i] * grad[i];
+            param[i] = param[i]
+                - match self.kind {
+                    OptimizerKind::AdamAtan2 => {
+                        let den = v[i].sqrt() / f(bc2).sqrt();
+                        let step = if m[i] == F::zero() && den == F::zero() { F::zero() } else { m[i].atan2(den) };
+                        lr / f(bc1) * step
+                    }
+                    OptimizerKind::Adamw => lr * (m[i] / f(bc1)) / ((v[i] / f(bc2)).sqrt() + f(self.eps)),
+                };
+        }
+    }
+}
+
+fn ema_params(n: usize, mu: f32) -> Params {
+    Params::new().u(n).u(0).u(0).u(0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(mu)
+}
+
+/// ema = (1 − mu) · param + mu · ema
+pub fn ema(gpu: &Gpu, param: &GpuTensor, ema: &GpuTensor, mu: f32) -> Result<Launch> {
+    let n = param.len;
+    gpu.launch(&crate::shader!("optim"), "ema_update", &[], &ema_params(n, mu), &[(2, param), (5, ema)], gpu.grid(n, WG))
+}
+pub fn cpu_ema<F: Real>(param: &[F], ema: &mut [F], mu: f32) {
+    let mu = F::from_f64(mu as f64);
+    for (e, &p) in ema.iter_mut().zip(param) {
+        *e = (F::one() - mu) * p + mu * *e;
+    }
+}
+
+/// Sign-SGD on the puzzle-embedding rows of a batch: grads (batch, ndim) are summed per identifier, and only
+/// those rows change: w[id] = w[id] · (1 − lr·wd) − lr · sign(Σ grads).
+#[derive(Clone, Copy, Debug)]
+pub struct SignSgd {
+    pub batch: usize,
+    pub ndim: usize,
+    pub lr: f32,
+    pub wd: f32,
+}
+
+impl SignSgd {
+    pub fn params(&self) -> Params {
+        Params::new().u(0).u(self.batch).u(self.ndim).u(0).f(self.lr).f(self.wd).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0)
+    }
+    pub fn launch(&self, gpu: &Gpu, grad: &GpuTensor, ids: &GpuTensor, weights: &GpuTensor) -> Result<Launch> {
+        let n = self.batch * self.ndim;
+        gpu.launch(&crate::shader!("optim"), "sign_sgd", &[], &self.params(), &[(1, grad), (2, weights), (6, ids)], gpu.grid(n, WG))
+    }
+    pub fn cpu<F: Real>(&self, grad: &[F], ids: &[i32], weights: &mut [F]) {
+        let (lr, wd) = (F::from_f64(self.lr as f64), F::from_f64(self.wd as f64));
+        for b in 0..self.batch {
+            if ids[..b].contains(&ids[b]) {
+                continue;
+            }
+            for f in 0..self.ndim {
+                let g: F = (b..self.batch).filter(|&e| ids[e] == ids[b]).map(|e| grad[e * self.ndim + f]).sum();
+                let w = &mut weights[ids[b] as usize * self.ndim + f];
+                *w = *w * (F::one() - lr * wd) - lr * g.sign();
+            }
+        }
+    }
+}

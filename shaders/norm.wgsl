@@ -1,0 +1,47 @@
+// RMSNorm with no weight over the last axis, fused with its residual add: y = rms(x + r),
+// rms(v) = v * rsqrt(mean(v²) + eps). One invocation per row. The sequence-axis norm of the MLP token mixer
+// runs this on the transposed (B, D, S') tensor.
+struct Params { rows: u32, dim: u32, eps: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> r: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rstd_out: array<f32>;
+@group(0) @binding(5) var<storage, read> rstd: array<f32>;
+
+const WG: u32 = 64u;
+
+// out = rms(x + r); rstd_out = 1 / sqrt(mean((x + r)²) + eps) per row
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
+    if (row >= p.rows) { return; }
+    let o = row * p.dim;
+    var ss = 0.0;
+    for (var i = 0u; i < p.dim; i++) {
+        let v = x[o + i] + r[o + i];
+        ss += v * v;
+    }
+    let s = inverseSqrt(ss / f32(p.dim) + p.eps);
+    for (var i = 0u; i < p.dim; i++) {
+        out[o + i] = (x[o + i] + r[o + i]) * s;
+    }
+    rstd_out[row] = s;
+}
+
+// Gradient w.r.t. the normalised sum, from the output y (binding 1) and dy (binding 2):
+// d(x+r) = rstd * (dy - y * mean(dy * y))
+@compute @workgroup_size(WG)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
+    if (row >= p.rows) { return; }
+    let o = row * p.dim;
+    var dot = 0.0;
+    for (var i = 0u; i < p.dim; i++) { dot += x[o + i] * r[o + i]; }
+    let mean = dot / f32(p.dim);
+    let s = rstd[row];
+    for (var i = 0u; i < p.dim; i++) {
+        out[o + i] = s * (r[o + i] - x[o + i] * mean);
+    }
+}

@@ -1,0 +1,47 @@
+#![allow(dead_code)]
+//! Shared test helpers: one GPU per test binary, seeded random data, llm.c-style closeness checks.
+
+use std::sync::OnceLock;
+use trm_gpu::data::rng::SplitMix64;
+use trm_gpu::gpu::{Gpu, GpuOptions};
+
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new_blocking(&GpuOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
+}
+
+pub fn randn(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            // Box–Muller
+            let (u, v) = (rng.f64().max(1e-12), rng.f64());
+            (scale * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect()
+}
+
+pub fn randn64(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
+    randn(rng, n, scale).into_iter().map(|x| x as f64).collect()
+}
+
+/// `|a - b| <= atol + rtol * |b|` everywhere, and no NaN or Inf.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = (0usize, 0f32);
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        assert!(a.is_finite(), "{what}[{i}] = {a} is not finite");
+        let err = (a - b).abs() - (atol + rtol * b.abs());
+        if err > worst.1 {
+            worst = (i, err);
+        }
+    }
+    let i = worst.0;
+    assert!(
+        worst.1 <= 0.0,
+        "{what}: element {i}: got {} want {} (|diff| {} > {atol} + {rtol}·|want|)",
+        got[i],
+        want[i],
+        (got[i] - want[i]).abs()
+    );
+}

@@ -1,0 +1,363 @@
+//! Every GPU kernel, forward and backward, against its CPU twin on odd shapes (1, 7, 81, 97 and 900 tokens;
+//! hidden sizes 8, 64 and 96), to |gpu − cpu| ≤ 1e-4 + 1e-4·|cpu| in f32; and gradient kernels are bitwise
+//! deterministic across runs.
+
+mod common;
+use common::*;
+use trm_gpu::data::rng::SplitMix64;
+use trm_gpu::gpu::GpuTensor;
+use trm_gpu::ops::*;
+
+const ATOL: f32 = 1e-4;
+const RTOL: f32 = 1e-4;
+const TOKENS: [usize; 5] = [1, 7, 81, 97, 900];
+const HIDDEN: [usize; 3] = [8, 64, 96];
+
+fn up(name: &str, data: &[f32]) -> GpuTensor {
+    gpu().upload(name, data).unwrap()
+}
+fn up_i(name: &str, data: &[i32]) -> GpuTensor {
+    gpu().upload(name, data).unwrap()
+}
+fn read(t: &GpuTensor) -> Vec<f32> {
+    gpu().read(t)
+}
+fn run(launches: &[trm_gpu::gpu::Launch]) {
+    gpu().run(&launches.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn matmul_all_transposes_and_odd_shapes() {
+    let mut rng = SplitMix64::new(1);
+    for &t in &TOKENS {
+        for &d in &HIDDEN {
+            for out in [d, 3 * d + 5] {
+                let rows = 2 * t;
+                let x = randn(&mut rng, rows * d, 1.0);
+                let w = randn(&mut rng, out * d, 0.2);
+                let dy = randn(&mut rng, rows * out, 1.0);
+                let seed_dw = randn(&mut rng, out * d, 1.0);
+                let (gx, gw, gdy) = (up("x", &x), up("w", &w), up("dy", &dy));
+                let (gy, gdx, gdw) = (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
+                for (name, mm, a, b, c, ca, cb) in [
+                    ("linear", matmul::Matmul::linear(rows, d, out), &gx, &gw, &gy, &x, &w),
+                    ("linear_dx", matmul::Matmul::linear_dx(rows, d, out), &gdy, &gw, &gdx, &dy, &w),
+                    ("linear_dw", matmul::Matmul::linear_dw(rows, d, out), &gdy, &gx, &gdw, &dy, &x),
+                ] {
+                    run(&[mm.launch(gpu(), a, b, c).unwrap()]);
+                    let mut want = if mm.accumulate { seed_dw.clone() } else { vec![0.0; c.len] };
+                    mm.cpu(ca, cb, &mut want);
+                    assert_close(&format!("{name} t={t} d={d} out={out}"), &read(c), &want, ATOL, RTOL);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_batched_strided_scaled() {
+    let mut rng = SplitMix64::new(2);
+    let (m, n, k, batch) = (33, 17, 9, 3);
+    let a = randn(&mut rng, batch * m * k, 1.0);
+    let b = randn(&mut rng, n * k, 1.0);
+    let mm = matmul::Matmul { trans_b: true, alpha: 0.5, stride_b: 0, ..matmul::Matmul::new(m, n, k).batched(batch) };
+    let c = gpu().zeros("c", batch * m * n).unwrap();
+    run(&[mm.launch(gpu(), &up("a", &a), &up("b", &b), &c).unwrap()]);
+    let mut want = vec![0.0; batch * m * n];
+    mm.cpu(&a, &b, &mut want);
+    assert_close("batched", &read(&c), &want, ATOL, RTOL);
+}
+
+#[test]
+fn norm_forward_backward() {
+    let mut rng = SplitMix64::new(3);
+    for &t in &TOKENS {
+        for &d in &HIDDEN {
+            let n = norm::Norm { rows: 2 * t, dim: d };
+            let (x, r, dy) = (randn(&mut rng, n.rows * d, 2.0), randn(&mut rng, n.rows * d, 1.0), randn(&mut rng, n.rows * d, 1.0));
+            let (y, rstd, ds) = (gpu().zeros("y", x.len()).unwrap(), gpu().zeros("rstd", n.rows).unwrap(), gpu().zeros("ds", x.len()).unwrap());
+            let gdy = up("dy", &dy);
+            run(&[n.forward(gpu(), &up("x", &x), &up("r", &r), &y, &rstd).unwrap(), n.backward(gpu(), &y, &gdy, &rstd, &ds).unwrap()]);
+            let (mut wy, mut wr, mut wds) = (vec![0.0; x.len()], vec![0.0; n.rows], vec![0.0; x.len()]);
+            n.cpu_forward(&x, &r, &mut wy, &mut wr);
+            n.cpu_backward(&wy, &dy, &wr, &mut wds);
+            let what = format!("norm t={t} d={d}");
+            assert_close(&what, &read(&y), &wy, ATOL, RTOL);
+            assert_close(&what, &read(&rstd), &wr, ATOL, RTOL);
+            assert_close(&what, &read(&ds), &wds, ATOL, RTOL);
+        }
+    }
+}
+
+#[test]
+fn swiglu_forward_backward() {
+    let mut rng = SplitMix64::new(4);
+    for &t in &TOKENS {
+        for &inner in &[8usize, 256] {
+            let s = swiglu::Swiglu { rows: t, inner };
+            let (h, da) = (randn(&mut rng, t * 2 * inner, 2.0), randn(&mut rng, t * inner, 1.0));
+            let (a, dh) = (gpu().zeros("a", t * inner).unwrap(), gpu().zeros("dh", h.len()).unwrap());
+            let gh = up("h", &h);
+            run(&[s.forward(gpu(), &gh, &a).unwrap(), s.backward(gpu(), &gh, &up("da", &da), &dh).unwrap()]);
+            let (mut wa, mut wdh) = (vec![0.0; t * inner], vec![0.0; h.len()]);
+            s.cpu_forward(&h, &mut wa);
+            s.cpu_backward(&h, &da, &mut wdh);
+            assert_close("swiglu fwd", &read(&a), &wa, ATOL, RTOL);
+            assert_close("swiglu bwd", &read(&dh), &wdh, ATOL, RTOL);
+        }
+    }
+    assert_eq!(swiglu::inner_width(64, 4.0), 256);
+    assert_eq!(swiglu::inner_width(97, 4.0), 512);
+    assert_eq!(swiglu::inner_width(81, 4.0), 256);
+    assert_eq!(swiglu::inner_width(512, 4.0), 1536);
+}
+
+#[test]
+fn small_ops() {
+    use elementwise as ew;
+    let mut rng = SplitMix64::new(5);
+    for &t in &TOKENS {
+        for &d in &HIDDEN {
+            let (batch, n) = (2, 2 * t * d);
+            let (x, y) = (randn(&mut rng, n, 1.0), randn(&mut rng, n, 1.0));
+            let (gx, gy) = (up("x", &x), up("y", &y));
+            let what = format!("t={t} d={d}");
+            // add, accumulate, scale, fill
+            let out = gpu().zeros("out", n).unwrap();
+            run(&[ew::add(gpu(), &gx, &gy, &out).unwrap()]);
+            let mut want = vec![0.0; n];
+            ew::cpu::add(&x, &y, &mut want);
+            assert_close(&format!("add {what}"), &read(&out), &want, ATOL, RTOL);
+            run(&[ew::accumulate(gpu(), &gx, &out, -0.5).unwrap()]);
+            ew::cpu::accumulate(&x, &mut want, -0.5);
+            assert_close(&format!("accumulate {what}"), &read(&out), &want, ATOL, RTOL);
+            run(&[ew::scale(gpu(), &gx, &out, 3.0).unwrap()]);
+            assert_close("scale", &read(&out), &x.iter().map(|v| 3.0 * v).collect::<Vec<_>>(), ATOL, RTOL);
+            run(&[ew::fill(gpu(), &out, 0.25).unwrap()]);
+            assert_close("fill", &read(&out), &vec![0.25; n], 0.0, 0.0);
+            // transpose (batch, t, d) → (batch, d, t)
+            run(&[ew::transpose(gpu(), &gx, &out, batch, t, d).unwrap()]);
+            ew::cpu::transpose(&x, &mut want, batch, t, d);
+            assert_close(&format!("transpose {what}"), &read(&out), &want, 0.0, 0.0);
+            // slice rows 1.. of each sequence, and its gradient
+            if t > 1 {
+                let len = t - 1;
+                let sl = gpu().zeros("slice", batch * len * d).unwrap();
+                run(&[ew::slice_seq(gpu(), &gx, &sl, batch, t, d, 1, len).unwrap()]);
+                let mut ws = vec![0.0; batch * len * d];
+                ew::cpu::slice_seq(&x, &mut ws, batch, t, d, 1, len);
+                assert_close("slice_seq", &read(&sl), &ws, 0.0, 0.0);
+                let acc = up("acc", &y);
+                run(&[ew::unslice_seq(gpu(), &sl, &acc, batch, t, d, 1, len).unwrap()]);
+                let mut wa = y.clone();
+                ew::cpu::unslice_seq(&ws, &mut wa, batch, t, d, 1, len);
+                assert_close("unslice_seq", &read(&acc), &wa, ATOL, RTOL);
+            }
+            // carry reset of batch row 1 only
+            let init = randn(&mut rng, d, 1.0);
+            let carry = up("carry", &x);
+            run(&[ew::reset_carry(gpu(), &up("init", &init), &up_i("mask", &[0, 1]), &carry, t, d).unwrap()]);
+            let mut wc = x.clone();
+            ew::cpu::reset_carry(&init, &[0, 1], &mut wc, t, d);
+            assert_close("reset_carry", &read(&carry), &wc, 0.0, 0.0);
+            // bias add and its gradient
+            let bias = randn(&mut rng, d, 1.0);
+            let bo = up("bo", &x);
+            run(&[ew::bias_add(gpu(), &up("bias", &bias), &bo, d).unwrap()]);
+            let mut wb = x.clone();
+            ew::cpu::bias_add(&bias, &mut wb, d);
+            assert_close("bias_add", &read(&bo), &wb, ATOL, RTOL);
+            let cs = up("cs", &bias);
+            run(&[ew::col_sum(gpu(), &gx, &cs, batch * t, d).unwrap()]);
+            let mut wcs = bias.clone();
+            ew::cpu::col_sum(&x, &mut wcs, batch * t, d);
+            assert_close("col_sum", &read(&cs), &wcs, ATOL, RTOL);
+        }
+    }
+}
+
+#[test]
+fn rope_and_attention_forward_backward() {
+    let mut rng = SplitMix64::new(6);
+    for &t in &TOKENS {
+        for &(d, heads) in &[(8usize, 2usize), (64, 2), (96, 3)] {
+            let batch = if t == 900 { 1 } else { 2 };
+            if t == 900 && d != 64 {
+                continue; // the longest sequence once, at the maze head size
+            }
+            let hd = d / heads;
+            let rows = batch * t;
+            let rope = rope::Rope { rows, seq: t, heads, hd };
+            let att = attention::Attention { batch, seq: t, heads, hd };
+            let table = rope::table(t, hd, 10000.0);
+            let qkv = randn(&mut rng, rows * 3 * d, 1.0);
+            let dout = randn(&mut rng, rows * d, 1.0);
+            let gt = up("table", &table);
+            let (rot, o, lse) = (gpu().zeros("rot", qkv.len()).unwrap(), gpu().zeros("o", rows * d).unwrap(), gpu().zeros("lse", batch * heads * t).unwrap());
+            let (delta, drot, dqkv) = (gpu().zeros("delta", batch * heads * t).unwrap(), gpu().zeros("drot", qkv.len()).unwrap(), gpu().zeros("dqkv", qkv.len()).unwrap());
+            let gdout = up("dout", &dout);
+            let mut l = vec![rope.forward(gpu(), &up("qkv", &qkv), &gt, &rot).unwrap(), att.forward(gpu(), &rot, &o, &lse).unwrap()];
+            l.extend(att.backward(gpu(), &rot, &o, &lse, &gdout, &delta, &drot).unwrap());
+            l.push(rope.backward(gpu(), &drot, &gt, &dqkv).unwrap());
+            run(&l);
+            let (mut wrot, mut wo, mut wdrot, mut wdqkv) = (vec![0.0; qkv.len()], vec![0.0; rows * d], vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
+            rope.cpu_forward(&qkv, &table, &mut wrot);
+            att.cpu_forward(&wrot, &mut wo);
+            att.cpu_backward(&wrot, &dout, &mut wdrot);
+            rope.cpu_backward(&wdrot, &table, &mut wdqkv);
+            let what = format!("t={t} d={d} heads={heads}");
+            assert_close(&format!("rope {what}"), &read(&rot), &wrot, ATOL, RTOL);
+            assert_close(&format!("attention fwd {what}"), &read(&o), &wo, ATOL, RTOL);
+            assert_close(&format!("attention bwd {what}"), &read(&drot), &wdrot, ATOL, RTOL);
+            assert_close(&format!("rope bwd {what}"), &read(&dqkv), &wdqkv, ATOL, RTOL);
+        }
+    }
+}
+
+#[test]
+fn embedding_with_puzzle_prefix() {
+    let mut rng = SplitMix64::new(7);
+    for &t in &TOKENS {
+        for &d in &HIDDEN {
+            for &(prefix, ndim) in &[(0usize, 0usize), (2, d + 3), (1, d)] {
+                let (batch, vocab, ids_n) = (3, 11, 4);
+                let e = embed::Embed { batch, len: t, prefix, dim: d, vocab, ndim, scale: (d as f32).sqrt() };
+                let tokens: Vec<i32> = (0..batch * t).map(|_| rng.below(vocab) as i32).collect();
+                let ids: Vec<i32> = vec![2, 0, 2];
+                let table = randn(&mut rng, vocab * d, 1.0);
+                let puzzle = randn(&mut rng, (ids_n * ndim).max(1), 1.0);
+                let dx = randn(&mut rng, batch * e.seq() * d, 1.0);
+                let seed = randn(&mut rng, vocab * d, 1.0);
+                let (gtok, gdx) = (up_i("tokens", &tokens), up("dx", &dx));
+                let x = gpu().zeros("x", batch * e.seq() * d).unwrap();
+                let dtable = up("dtable", &seed);
+                let dpuzzle = gpu().zeros("dpuzzle", (batch * ndim).max(1)).unwrap();
+                let mut l = vec![
+                    e.forward(gpu(), &gtok, &up_i("ids", &ids), &up("table", &table), &up("puzzle", &puzzle), &x).unwrap(),
+                    e.backward_table(gpu(), &gtok, &gdx, &dtable).unwrap(),
+                ];
+                if ndim > 0 {
+                    l.push(e.backward_puzzle(gpu(), &gdx, &dpuzzle).unwrap());
+                }
+                run(&l);
+                let (mut wx, mut wt, mut wp) = (vec![0.0; x.len], seed.clone(), vec![0.0; dpuzzle.len]);
+                e.cpu_forward(&tokens, &ids, &table, &puzzle, &mut wx);
+                e.cpu_backward_table(&tokens, &dx, &mut wt);
+                e.cpu_backward_puzzle(&dx, &mut wp);
+                let what = format!("embed t={t} d={d} prefix={prefix} ndim={ndim}");
+                assert_close(&what, &read(&x), &wx, ATOL, RTOL);
+                assert_close(&what, &read(&dtable), &wt, ATOL, RTOL);
+                if ndim > 0 {
+                    assert_close(&what, &read(&dpuzzle), &wp, ATOL, RTOL);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn losses_stablemax_and_softmax() {
+    let mut rng = SplitMix64::new(8);
+    for &t in &TOKENS {
+        for kind in [loss::LossKind::Stablemax, loss::LossKind::Softmax] {
+            let (batch, vocab) = (3, 11);
+            let l = loss::Loss { batch, len: t, vocab, kind, grad_scale: 0.25 };
+            let logits = randn(&mut rng, batch * t * vocab, 3.0);
+            // Row 0 is solved exactly, row 1 has ignored labels, row 2 is random.
+            let mut labels: Vec<i32> = (0..batch * t).map(|_| 1 + rng.below(vocab - 1) as i32).collect();
+            for i in 0..t {
+                let x = &logits[i * vocab..(i + 1) * vocab];
+                labels[i] = (0..vocab).fold(0, |b, j| if x[j] > x[b] { j } else { b }) as i32;
+                if i % 3 == 0 {
+                    labels[t + i] = if i % 2 == 0 { 0 } else { -100 };
+                }
+            }
+            let q = randn(&mut rng, batch * 2, 2.0);
+            let (dl, tok, dq, st) = (
+                gpu().zeros("dlogits", logits.len()).unwrap(),
+                gpu().zeros("tok", batch * t * 2).unwrap(),
+                gpu().zeros("dq", batch * 2).unwrap(),
+                gpu().zeros("stats", batch * loss::SEQ_STATS).unwrap(),
+            );
+            let launches = l.launch(gpu(), &up("logits", &logits), &up_i("labels", &labels), &up("q", &q), &dl, &tok, &dq, &st).unwrap();
+            run(&launches);
+            let (mut wdl, mut wdq, mut wst) = (vec![0.0; logits.len()], vec![0.0; batch * 2], vec![0.0; batch * loss::SEQ_STATS]);
+            l.cpu(&logits, &labels, &q, &mut wdl, &mut wdq, &mut wst);
+            let what = format!("{kind:?} t={t}");
+            assert_close(&what, &read(&dl), &wdl, ATOL, RTOL);
+            assert_close(&what, &read(&dq), &wdq, ATOL, RTOL);
+            assert_close(&what, &read(&st), &wst, ATOL, RTOL);
+            assert_eq!(wst[2], 1.0, "row 0 predicted exactly");
+        }
+    }
+}
+
+#[test]
+fn optimizers_ema_and_sign_sgd() {
+    let mut rng = SplitMix64::new(9);
+    for &n in &[1usize, 7, 97, 900 * 64] {
+        for kind in [optim::OptimizerKind::AdamAtan2, optim::OptimizerKind::Adamw] {
+            let (g, p0, m0) = (randn(&mut rng, n, 1.0), randn(&mut rng, n, 1.0), randn(&mut rng, n, 0.1));
+            let v0: Vec<f32> = randn(&mut rng, n, 0.1).iter().map(|x| x * x).collect();
+            let (gp, gm, gv) = (up("p", &p0), up("m", &m0), up("v", &v0));
+            let gg = up("g", &g);
+            for t in 1..=3 {
+                let step = optim::AdamStep { kind, lr: 1e-2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8, t };
+                run(&[step.launch(gpu(), &gg, &gp, &gm, &gv).unwrap()]);
+            }
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            for t in 1..=3 {
+                optim::AdamStep { kind, lr: 1e-2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8, t }.cpu(&g, &mut p, &mut m, &mut v);
+            }
+            let what = format!("{kind:?} n={n}");
+            assert_close(&what, &read(&gp), &p, ATOL, RTOL);
+            assert_close(&what, &read(&gm), &m, ATOL, RTOL);
+            assert_close(&what, &read(&gv), &v, ATOL, RTOL);
+            let e0 = randn(&mut rng, n, 1.0);
+            let ge = up("ema", &e0);
+            run(&[optim::ema(gpu(), &gp, &ge, 0.999).unwrap()]);
+            let mut e = e0.clone();
+            optim::cpu_ema(&p, &mut e, 0.999);
+            assert_close("ema", &read(&ge), &e, ATOL, RTOL);
+        }
+    }
+    let (batch, ndim, rows) = (5, 7, 4);
+    let s = optim::SignSgd { batch, ndim, lr: 0.01, wd: 0.1 };
+    let ids = vec![3, 1, 3, 0, 3];
+    let grad = randn(&mut rng, batch * ndim, 1.0);
+    let w0 = randn(&mut rng, rows * ndim, 1.0);
+    let gw = up("w", &w0);
+    run(&[s.launch(gpu(), &up("g", &grad), &up_i("ids", &ids), &gw).unwrap()]);
+    let mut w = w0.clone();
+    s.cpu(&grad, &ids, &mut w);
+    assert_close("sign_sgd", &read(&gw), &w, ATOL, RTOL);
+    assert_eq!(&read(&gw)[2 * ndim..3 * ndim], &w0[2 * ndim..3 * ndim], "untouched row 2 unchanged");
+}
+
+/// Gradient kernels give bitwise-identical results when run twice.
+#[test]
+fn gradient_kernels_are_deterministic() {
+    let mut rng = SplitMix64::new(10);
+    let (batch, t, d, heads, vocab) = (2, 97, 64, 2, 11);
+    let rows = batch * t;
+    let x = up("x", &randn(&mut rng, rows * d, 1.0));
+    let dy = up("dy", &randn(&mut rng, rows * 3 * d, 1.0));
+    let qkv = up("qkv", &randn(&mut rng, rows * 3 * d, 1.0));
+    let dout = up("dout", &randn(&mut rng, rows * d, 1.0));
+    let tokens = up_i("tokens", &(0..rows).map(|i| (i % vocab) as i32).collect::<Vec<_>>());
+    let att = attention::Attention { batch, seq: t, heads, hd: d / heads };
+    let e = embed::Embed { batch, len: t, prefix: 0, dim: d, vocab, ndim: 0, scale: 8.0 };
+    let run_once = || {
+        let dw = gpu().zeros("dw", 3 * d * d).unwrap();
+        let (o, lse, delta, dqkv) = (gpu().zeros("o", rows * d).unwrap(), gpu().zeros("lse", rows * heads).unwrap(), gpu().zeros("delta", rows * heads).unwrap(), gpu().zeros("dqkv", rows * 3 * d).unwrap());
+        let dtable = gpu().zeros("dtable", vocab * d).unwrap();
+        let cs = gpu().zeros("cs", 3 * d).unwrap();
+        let mut l = vec![matmul::Matmul::linear_dw(rows, d, 3 * d).launch(gpu(), &dy, &x, &dw).unwrap(), att.forward(gpu(), &qkv, &o, &lse).unwrap()];
+        l.extend(att.backward(gpu(), &qkv, &o, &lse, &dout, &delta, &dqkv).unwrap());
+        l.push(e.backward_table(gpu(), &tokens, &dout, &dtable).unwrap());
+        l.push(elementwise::col_sum(gpu(), &dy, &cs, rows, 3 * d).unwrap());
+        run(&l);
+        [read(&dw), read(&dqkv), read(&dtable), read(&cs)].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>())
+    };
+    assert_eq!(run_once(), run_once());
+}
