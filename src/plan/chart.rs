@@ -23,6 +23,7 @@ pub fn role_color(r: Role) -> Rgb<u8> {
         Role::Ema => [148, 103, 189],
         Role::Carry => [214, 39, 40],
         Role::Input => [127, 127, 127],
+        Role::Output => [188, 189, 34],
         Role::Activation => [44, 160, 44],
         Role::Checkpoint => [188, 189, 34],
         Role::Scratch => [23, 190, 207],

@@ -13,6 +13,7 @@ pub enum Role {
     Ema,
     Carry,
     Input,
+    Output,
     Activation,
     Checkpoint,
     Scratch,
@@ -23,7 +24,13 @@ impl Role {
     pub fn is_persistent(self) -> bool {
         matches!(
             self,
-            Role::Parameter | Role::Gradient | Role::OptimizerState | Role::Ema | Role::Carry | Role::Input
+            Role::Parameter
+                | Role::Gradient
+                | Role::OptimizerState
+                | Role::Ema
+                | Role::Carry
+                | Role::Input
+                | Role::Output
         )
     }
     pub fn name(self) -> &'static str {
@@ -34,18 +41,20 @@ impl Role {
             Role::Ema => "ema",
             Role::Carry => "carry",
             Role::Input => "input",
+            Role::Output => "output",
             Role::Activation => "activation",
             Role::Checkpoint => "checkpoint",
             Role::Scratch => "scratch",
         }
     }
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::Parameter,
         Role::Gradient,
         Role::OptimizerState,
         Role::Ema,
         Role::Carry,
         Role::Input,
+        Role::Output,
         Role::Activation,
         Role::Checkpoint,
         Role::Scratch,

@@ -1,0 +1,256 @@
+//! Model and training configuration: presets, JSON files, and the official config dict's keys.
+
+use crate::ops::loss::LossKind;
+use crate::ops::optim::OptimizerKind;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The network and its recursion, named as in the official config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub hidden_size: usize,
+    pub num_heads: usize,
+    pub expansion: f64,
+    #[serde(rename = "L_layers")]
+    pub layers: usize,
+    /// T: recursion passes per supervision step (the first T−1 without gradient).
+    #[serde(rename = "H_cycles")]
+    pub h_cycles: usize,
+    /// n: z-updates per pass.
+    #[serde(rename = "L_cycles")]
+    pub l_cycles: usize,
+    /// N_sup: supervision steps per sample.
+    pub halt_max_steps: usize,
+    pub halt_exploration_prob: f64,
+    /// Attention-free MLP token mixer (Sudoku) instead of self-attention.
+    pub mlp_t: bool,
+    /// "rope" or "none".
+    pub pos_encodings: String,
+    pub rope_theta: f32,
+    pub puzzle_emb_ndim: usize,
+    pub puzzle_emb_len: usize,
+    pub num_puzzle_identifiers: usize,
+    pub vocab_size: usize,
+    pub seq_len: usize,
+}
+
+impl ModelConfig {
+    /// P: positions of the puzzle-embedding prefix.
+    pub fn prefix(&self) -> usize {
+        if self.puzzle_emb_ndim == 0 {
+            0
+        } else if self.puzzle_emb_len > 0 {
+            self.puzzle_emb_len
+        } else {
+            self.puzzle_emb_ndim.div_ceil(self.hidden_size)
+        }
+    }
+    /// S' = P + L.
+    pub fn seq(&self) -> usize {
+        self.prefix() + self.seq_len
+    }
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+    pub fn rope(&self) -> bool {
+        self.pos_encodings == "rope"
+    }
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden_size == 0 || self.layers == 0 || self.h_cycles == 0 || self.l_cycles == 0 {
+            bail!("hidden_size, L_layers, H_cycles and L_cycles must be positive");
+        }
+        if !self.mlp_t {
+            if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 || self.head_dim() % 4 != 0 {
+                bail!("hidden_size {} must split into num_heads {} heads of a multiple of 4", self.hidden_size, self.num_heads);
+            }
+        }
+        if !matches!(self.pos_encodings.as_str(), "rope" | "none") {
+            bail!("pos_encodings {:?} is not supported (use \"rope\" or \"none\")", self.pos_encodings);
+        }
+        if self.puzzle_emb_ndim > self.prefix() * self.hidden_size {
+            bail!("puzzle_emb_ndim {} does not fit in puzzle_emb_len {} × hidden_size", self.puzzle_emb_ndim, self.puzzle_emb_len);
+        }
+        if self.halt_max_steps == 0 {
+            bail!("halt_max_steps must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The training recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub global_batch_size: usize,
+    pub lr: f32,
+    pub lr_warmup_steps: u64,
+    pub lr_min_ratio: f32,
+    pub weight_decay: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub optimizer: OptimizerKind,
+    pub puzzle_emb_lr: f32,
+    pub puzzle_emb_weight_decay: f32,
+    pub ema: bool,
+    pub ema_rate: f32,
+    pub loss: LossKind,
+    /// Halting threshold τ: halt when q_halt > log(τ / (1 − τ)).
+    pub halt_tau: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            global_batch_size: 768,
+            lr: 1e-4,
+            lr_warmup_steps: 2000,
+            lr_min_ratio: 1.0,
+            weight_decay: 1.0,
+            beta1: 0.9,
+            beta2: 0.95,
+            optimizer: OptimizerKind::AdamAtan2,
+            puzzle_emb_lr: 1e-4,
+            puzzle_emb_weight_decay: 1.0,
+            ema: true,
+            ema_rate: 0.999,
+            loss: LossKind::Stablemax,
+            halt_tau: 0.5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+pub const PRESETS: &[&str] =
+    &["sudoku-mlp", "sudoku-att", "maze-att", "arc-att", "tiny-sudoku-mlp", "tiny-sudoku-att", "tiny-sudoku4-mlp", "tiny-maze-att"];
+
+fn paper(mlp_t: bool, seq_len: usize, vocab: usize, n: usize) -> ModelConfig {
+    ModelConfig {
+        hidden_size: 512,
+        num_heads: 8,
+        expansion: 4.0,
+        layers: 2,
+        h_cycles: 3,
+        l_cycles: n,
+        halt_max_steps: 16,
+        halt_exploration_prob: 0.1,
+        mlp_t,
+        pos_encodings: if mlp_t { "none" } else { "rope" }.into(),
+        rope_theta: 10000.0,
+        puzzle_emb_ndim: 512,
+        puzzle_emb_len: 16,
+        num_puzzle_identifiers: 1,
+        vocab_size: vocab,
+        seq_len,
+    }
+}
+
+fn tiny(m: ModelConfig, hidden: usize, heads: usize, t: usize, n: usize) -> ModelConfig {
+    ModelConfig {
+        hidden_size: hidden,
+        num_heads: heads,
+        h_cycles: t,
+        l_cycles: n,
+        halt_max_steps: 8,
+        puzzle_emb_ndim: 0,
+        puzzle_emb_len: 0,
+        ..m
+    }
+}
+
+impl Config {
+    pub fn preset(name: &str) -> Result<Config> {
+        let train = TrainConfig::default();
+        let small = TrainConfig { global_batch_size: 32, lr: 1e-3, lr_warmup_steps: 20, weight_decay: 0.1, puzzle_emb_weight_decay: 0.1, ..train.clone() };
+        let (model, train) = match name {
+            "sudoku-mlp" => (paper(true, 81, 11, 6), train),
+            "sudoku-att" => (paper(false, 81, 11, 6), train),
+            "maze-att" => (paper(false, 900, 6, 4), train),
+            "arc-att" => (
+                paper(false, 900, 12, 4),
+                TrainConfig { weight_decay: 0.1, puzzle_emb_lr: 1e-2, puzzle_emb_weight_decay: 0.1, ..train },
+            ),
+            "tiny-sudoku-mlp" => (tiny(paper(true, 81, 11, 6), 64, 1, 2, 2), small),
+            "tiny-sudoku-att" => (tiny(paper(false, 81, 11, 6), 64, 4, 2, 2), small),
+            "tiny-sudoku4-mlp" => (tiny(paper(true, 16, 6, 6), 32, 1, 2, 2), small),
+            "tiny-maze-att" => (tiny(paper(false, 900, 6, 4), 32, 2, 2, 2), TrainConfig { global_batch_size: 4, ..small }),
+            _ => bail!("unknown preset {name:?}; presets: {}", PRESETS.join(", ")),
+        };
+        Ok(Config { model, train })
+    }
+
+    /// Read a config file: trm-gpu's own {"model": …, "train": …} layout, or the official flat config dict
+    /// (keys such as hidden_size, H_cycles, L_cycles, mlp_t, puzzle_emb_ndim, global_batch_size, lr, …).
+    pub fn from_json_file(path: &std::path::Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        Self::from_json(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    pub fn from_json(text: &str) -> Result<Config> {
+        let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
+        if v.get("model").is_some() {
+            let c: Config = serde_json::from_value(v)?;
+            c.model.validate()?;
+            return Ok(c);
+        }
+        official(&v)
+    }
+}
+
+/// The official config dict (as passed to TinyRecursiveReasoningModel_ACTV1, optionally with the trainer's
+/// keys): unknown keys are ignored, as the official code ignores them.
+fn official(v: &serde_json::Value) -> Result<Config> {
+    let obj = v.as_object().context("config must be a JSON object")?;
+    let num = |k: &str| obj.get(k).and_then(|x| x.as_f64());
+    let need = |k: &str| num(k).with_context(|| format!("missing numeric key {k:?}"));
+    let flag = |k: &str, d: bool| obj.get(k).and_then(|x| x.as_bool()).unwrap_or(d);
+    let model = ModelConfig {
+        hidden_size: need("hidden_size")? as usize,
+        num_heads: num("num_heads").unwrap_or(1.0) as usize,
+        expansion: num("expansion").unwrap_or(4.0),
+        layers: need("L_layers")? as usize,
+        h_cycles: need("H_cycles")? as usize,
+        l_cycles: need("L_cycles")? as usize,
+        halt_max_steps: need("halt_max_steps")? as usize,
+        halt_exploration_prob: num("halt_exploration_prob").unwrap_or(0.1),
+        mlp_t: flag("mlp_t", false),
+        pos_encodings: obj.get("pos_encodings").and_then(|x| x.as_str()).unwrap_or("rope").to_string(),
+        rope_theta: num("rope_theta").unwrap_or(10000.0) as f32,
+        puzzle_emb_ndim: num("puzzle_emb_ndim").unwrap_or(0.0) as usize,
+        puzzle_emb_len: num("puzzle_emb_len").unwrap_or(0.0) as usize,
+        num_puzzle_identifiers: num("num_puzzle_identifiers").unwrap_or(1.0) as usize,
+        vocab_size: need("vocab_size")? as usize,
+        seq_len: need("seq_len")? as usize,
+    };
+    if let Some(e) = num("rms_norm_eps") {
+        if (e - 1e-5).abs() > 1e-12 {
+            bail!("rms_norm_eps {e} is not supported (trm-gpu uses 1e-5)");
+        }
+    }
+    if obj.get("forward_dtype").and_then(|x| x.as_str()).is_some_and(|d| d != "float32" && d != "bfloat16") {
+        bail!("forward_dtype must be float32 or bfloat16 (trm-gpu computes in float32)");
+    }
+    if !flag("no_ACT_continue", true) {
+        bail!("no_ACT_continue = false (the Q-continue loss) is not supported");
+    }
+    model.validate()?;
+    let d = TrainConfig::default();
+    let train = TrainConfig {
+        global_batch_size: num("global_batch_size").or(num("batch_size")).map(|x| x as usize).unwrap_or(d.global_batch_size),
+        lr: num("lr").map(|x| x as f32).unwrap_or(d.lr),
+        lr_warmup_steps: num("lr_warmup_steps").map(|x| x as u64).unwrap_or(d.lr_warmup_steps),
+        lr_min_ratio: num("lr_min_ratio").map(|x| x as f32).unwrap_or(d.lr_min_ratio),
+        weight_decay: num("weight_decay").map(|x| x as f32).unwrap_or(d.weight_decay),
+        beta1: num("beta1").map(|x| x as f32).unwrap_or(d.beta1),
+        beta2: num("beta2").map(|x| x as f32).unwrap_or(d.beta2),
+        puzzle_emb_lr: num("puzzle_emb_lr").map(|x| x as f32).unwrap_or(d.puzzle_emb_lr),
+        puzzle_emb_weight_decay: num("puzzle_emb_weight_decay").map(|x| x as f32).unwrap_or(d.puzzle_emb_weight_decay),
+        ..d
+    };
+    Ok(Config { model, train })
+}

@@ -1,0 +1,12 @@
+//! The TRM model: config, parameters under official names, and the step program.
+pub mod config;
+pub mod exec;
+pub mod params;
+pub mod program;
+pub mod trm;
+
+pub use config::{Config, ModelConfig, TrainConfig};
+pub use params::Weights;
+pub use exec::{CpuRun, Exec, GpuRun};
+pub use program::{CpuExec, GpuExec, Op, Program};
+pub use trm::{build_step, Checkpoint, Handles, StepOptions};
