@@ -4,3 +4,4 @@ pub mod model;
 pub mod ops;
 pub mod data;
 pub mod plan;
+pub mod train;

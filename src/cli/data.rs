@@ -1,0 +1,114 @@
+//! `trm-gpu data`: build dataset files for Sudoku, mazes and ARC.
+
+use anyhow::Result;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use trm_gpu::data::source::{Source, Sources};
+use trm_gpu::data::{arc, maze, sudoku};
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Sudoku from a file (Sudoku-Extreme CSV, puzzle,solution CSV, kaidoku level,puzzle,solution, or one per line) or generated
+    Sudoku {
+        #[arg(long, conflicts_with = "generate")]
+        from: Option<PathBuf>,
+        /// Generate N puzzles
+        #[arg(long)]
+        generate: Option<usize>,
+        /// Puzzles that need guessing (9×9) or minimal clues (4×4)
+        #[arg(long)]
+        hard: bool,
+        /// Grid side for generated puzzles: 4 or 9
+        #[arg(long, default_value_t = 9)]
+        size: usize,
+        /// Augmentations per training puzzle
+        #[arg(long, default_value_t = 0)]
+        aug: usize,
+        /// Held-out test puzzles
+        #[arg(long, default_value_t = 100)]
+        holdout: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Count malformed records as warnings instead of failing
+        #[arg(long)]
+        skip_bad: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Mazes from the official CSV layout or generated
+    Maze {
+        #[arg(long, conflicts_with = "generate")]
+        from: Option<PathBuf>,
+        #[arg(long)]
+        generate: Option<usize>,
+        #[arg(long, default_value_t = 30)]
+        size: usize,
+        #[arg(long)]
+        hard: bool,
+        /// Add the 8 dihedral images of every training maze
+        #[arg(long)]
+        aug: bool,
+        #[arg(long, default_value_t = 100)]
+        holdout: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        skip_bad: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// ARC-AGI from a bundle JSON or a folder of task files
+    Arc {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        aug: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        skip_bad: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn bar() -> ProgressBar {
+    let b = ProgressBar::new(0);
+    b.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}]").unwrap());
+    b
+}
+
+fn source<G>(from: Option<PathBuf>, generate: Option<usize>, options: G) -> Result<Source<G>> {
+    match (from, generate) {
+        (Some(p), _) => Ok(Source::File(p)),
+        (None, Some(count)) => Ok(Source::Generate { count, options }),
+        (None, None) => anyhow::bail!("give --from FILE or --generate N"),
+    }
+}
+
+pub fn run(cmd: DataCommand) -> Result<()> {
+    let b = bar();
+    let mut progress = |done: usize, total: usize| {
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+    };
+    let (mut built, out) = match cmd {
+        DataCommand::Sudoku { from, generate, hard, size, aug, holdout, seed, skip_bad, out } => {
+            let sources = Sources { train: source(from, generate, sudoku::GenOptions::new(size, hard))?, test: None, holdout, max_train: None, seed, skip_bad };
+            (sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug }, &mut progress)?, out)
+        }
+        DataCommand::Maze { from, generate, size, hard, aug, holdout, seed, skip_bad, out } => {
+            let sources = Sources { train: source(from, generate, maze::MazeGen::new(size, hard))?, test: None, holdout, max_train: None, seed, skip_bad };
+            (maze::build(&maze::MazeBuild { sources, augment: aug }, &mut progress)?, out)
+        }
+        DataCommand::Arc { from, aug, seed, skip_bad, out } => {
+            (arc::build(&arc::ArcBuild { path: from, augmentations: aug, translate: true, seed, skip_bad }, &mut progress)?, out)
+        }
+    };
+    b.finish_and_clear();
+    built.save(&out)?;
+    println!("{}", built.summary);
+    println!("wrote {}", out.display());
+    Ok(())
+}

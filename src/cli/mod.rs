@@ -1,0 +1,152 @@
+//! Commands: info, train, eval, plan, data.
+
+mod data;
+mod plot;
+mod train;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use trm_gpu::gpu::{Gpu, GpuOptions};
+use trm_gpu::model::{Checkpoint, Config};
+
+#[derive(Parser)]
+#[command(name = "trm-gpu", version, about = "Train and run the Tiny Recursive Model on any GPU (WGSL kernels on wgpu)")]
+struct Cli {
+    #[command(flatten)]
+    gpu: GpuArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct GpuArgs {
+    /// Backends to use: vulkan, metal, dx12, gl (comma-separated) [env: WGPU_BACKEND]
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// Adapter name substring [env: WGPU_ADAPTER_NAME]
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+}
+
+impl GpuArgs {
+    fn options(&self) -> GpuOptions {
+        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+    }
+    pub fn open(&self) -> Result<Gpu> {
+        let gpu = Gpu::new_blocking(&self.options())?;
+        eprintln!("adapter: {}", gpu.describe());
+        Ok(gpu)
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// A preset: sudoku-mlp, sudoku-att, maze-att, arc-att, tiny-sudoku-mlp, tiny-sudoku-att, tiny-sudoku4-mlp, tiny-maze-att
+    #[arg(long)]
+    preset: Option<String>,
+    /// A config JSON: trm-gpu's {"model", "train"} layout or the official config dict
+    #[arg(long, conflicts_with = "preset")]
+    config: Option<PathBuf>,
+    /// Override n (L_cycles)
+    #[arg(long = "n")]
+    n: Option<usize>,
+    /// Override T (H_cycles)
+    #[arg(long = "T")]
+    t: Option<usize>,
+}
+
+impl ModelArgs {
+    pub fn load(&self, default: &str) -> Result<Config> {
+        let mut c = match (&self.config, &self.preset) {
+            (Some(p), _) => Config::from_json_file(p)?,
+            (None, Some(p)) => Config::preset(p)?,
+            (None, None) => Config::preset(default)?,
+        };
+        if let Some(n) = self.n {
+            c.model.l_cycles = n;
+        }
+        if let Some(t) = self.t {
+            c.model.h_cycles = t;
+        }
+        c.model.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every adapter with its limits and features
+    Info,
+    /// Train TRM with deep supervision (no arguments: a small generated Sudoku set and a tiny model)
+    Train(train::TrainArgs),
+    /// Evaluate a checkpoint on a dataset, per supervision step
+    Eval(train::EvalArgs),
+    /// Print the buffer-lifetime plan of a training step
+    Plan(PlanArgs),
+    /// Build dataset files
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Draw loss and accuracy curves of a run to PNG
+    Plot {
+        /// The run directory (holding metrics.jsonl)
+        run: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// none or per-call
+    #[arg(long, default_value = "per-call")]
+    checkpoint: Checkpoint,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    json: bool,
+    /// Draw the lifetime chart to this PNG
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// List every tensor
+    #[arg(long)]
+    verbose: bool,
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Info => {
+            print!("{}", pollster::block_on(trm_gpu::gpu::adapter_report(&cli.gpu.options()))?);
+            Ok(())
+        }
+        Command::Train(a) => train::train(&cli.gpu, a),
+        Command::Eval(a) => train::eval(&cli.gpu, a),
+        Command::Plan(a) => plan(a),
+        Command::Data(d) => data::run(d),
+        Command::Plot { run } => {
+            let out = plot::plot_run(&run)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn plan(a: PlanArgs) -> Result<()> {
+    let cfg = a.model.load("sudoku-mlp")?;
+    let r = trm_gpu::model::memory::plan_report(&cfg.model, a.batch, a.checkpoint, u64::MAX)?;
+    if let Some(png) = &a.png {
+        let (s, p) = trm_gpu::model::memory::plan_step(&cfg.model, a.batch, a.checkpoint, u64::MAX)?;
+        trm_gpu::plan::chart::draw_png(&s, &p, png, 1200, 700)?;
+        eprintln!("wrote {}", png.display());
+    }
+    if a.json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", r.to_text(a.verbose));
+        println!("peak for checkpoint none: {}", trm_gpu::plan::report::human_bytes(r.none_peak_bytes.unwrap_or(0)));
+        println!("naive (every tensor its own buffer, all kept): {}", trm_gpu::plan::report::human_bytes(r.naive_peak_bytes));
+    }
+    Ok(())
+}

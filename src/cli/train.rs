@@ -1,0 +1,256 @@
+//! `trm-gpu train` and `trm-gpu eval`.
+
+use super::{GpuArgs, ModelArgs};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use trm_gpu::data::dataset::Dataset;
+use trm_gpu::data::source::{Source, Sources};
+use trm_gpu::data::sudoku;
+use trm_gpu::model::{Checkpoint, Weights};
+use trm_gpu::train::{checkpoint, evaluate, Trainer};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// sudoku, maze or arc (selects the default preset when --data is given without one)
+    #[arg(long, default_value = "sudoku")]
+    task: String,
+    /// A dataset directory (train.trmd, test.trmd). Without it: a small generated Sudoku set
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Optimizer steps
+    #[arg(long, conflicts_with = "epochs")]
+    steps: Option<u64>,
+    /// Epochs over the training set (one epoch = one sample per training example, as the official trainer)
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Batch size (slots); smaller than the preset's keeps the rest of the recipe
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long, default_value = "runs/default")]
+    out: PathBuf,
+    /// Continue exactly from a run directory's checkpoint
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Evaluate on the held-out split every N steps (0: only at the end)
+    #[arg(long, default_value_t = 100)]
+    eval_every: u64,
+    /// Held-out examples per evaluation
+    #[arg(long, default_value_t = 256)]
+    eval_limit: usize,
+    /// Write a checkpoint every N steps (and at the end)
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Write metrics every N steps
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+    /// none or per-call
+    #[arg(long, default_value = "per-call")]
+    checkpoint: Checkpoint,
+    /// No progress bar; one log line per --log-every steps
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A model.safetensors written by trm-gpu (or a run's checkpoint directory)
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A dataset directory; its test split is used
+    #[arg(long)]
+    data: PathBuf,
+    /// Halting threshold τ for the halting view
+    #[arg(long, default_value_t = 0.5)]
+    halt: f64,
+    /// Evaluate at most N examples
+    #[arg(long, default_value_t = usize::MAX)]
+    limit: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Also write the report as JSON here
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The embedded default: 4×4 Sudoku, generated, with augmentations.
+fn default_data(seed: u64) -> Result<(Dataset, Dataset)> {
+    let sources = Sources {
+        train: Source::Generate { count: 2000, options: sudoku::GenOptions::new(4, false) },
+        test: None,
+        holdout: 200,
+        max_train: None,
+        seed,
+        skip_bad: false,
+    };
+    let built = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3 }, &mut |_, _| {})?;
+    Ok((built.train, built.test))
+}
+
+fn load_data(dir: &Path) -> Result<(Dataset, Dataset)> {
+    let train = Dataset::load(&dir.join("train.trmd"))?;
+    let test = Dataset::load(&dir.join("test.trmd"))?;
+    Ok((train, test))
+}
+
+fn check_fit(cfg: &trm_gpu::model::Config, d: &Dataset, what: &str) -> Result<()> {
+    if d.seq_len != cfg.model.seq_len || d.vocab_size > cfg.model.vocab_size {
+        bail!(
+            "{what}: sequence length {} and vocabulary {} do not fit the model (seq_len {}, vocab_size {})",
+            d.seq_len,
+            d.vocab_size,
+            cfg.model.seq_len,
+            cfg.model.vocab_size
+        );
+    }
+    if cfg.model.puzzle_emb_ndim > 0 && d.num_puzzle_identifiers > cfg.model.num_puzzle_identifiers {
+        bail!("{what}: {} puzzle identifiers, the model has {}", d.num_puzzle_identifiers, cfg.model.num_puzzle_identifiers);
+    }
+    Ok(())
+}
+
+pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
+    let default_preset = match (a.data.is_some(), a.task.as_str()) {
+        (false, "sudoku") => "tiny-sudoku4-mlp",
+        (_, "sudoku") => "tiny-sudoku-mlp",
+        (_, "maze") => "tiny-maze-att",
+        (_, "arc") => "arc-att",
+        (_, t) => bail!("unknown task {t:?} (sudoku, maze or arc)"),
+    };
+    let (train_data, test_data) = match &a.data {
+        Some(d) => load_data(d)?,
+        None => {
+            eprintln!("no --data: generating 2000 4x4 Sudoku puzzles (200 held out, 3 augmentations each)");
+            default_data(a.seed)?
+        }
+    };
+    let resumed = a.resume.as_ref().map(|d| checkpoint::Saved::load(&d.join("checkpoint"))).transpose()?;
+    let mut cfg = match &resumed {
+        Some(s) => s.cfg.clone(),
+        None => a.model.load(default_preset)?,
+    };
+    if !train_data.meta.is_null() && a.data.is_some() && train_data.meta["task"].as_str().is_some_and(|t| t != a.task) {
+        eprintln!("note: the dataset's task is {}, not --task {}", train_data.meta["task"], a.task);
+    }
+    if resumed.is_none() && train_data.num_puzzle_identifiers > cfg.model.num_puzzle_identifiers && cfg.model.puzzle_emb_ndim > 0 {
+        cfg.model.num_puzzle_identifiers = train_data.num_puzzle_identifiers;
+    }
+    check_fit(&cfg, &train_data, "training data")?;
+    check_fit(&cfg, &test_data, "test data")?;
+    let batch = resumed.as_ref().map(|s| s.batch).or(a.batch).unwrap_or(cfg.train.global_batch_size);
+    if batch < cfg.train.global_batch_size {
+        eprintln!("batch {batch} (the preset's is {}): the rest of the recipe is unchanged", cfg.train.global_batch_size);
+    }
+    let steps = match (a.steps, a.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => (e * train_data.len() as u64).div_ceil(batch as u64),
+        (None, None) => 300,
+    };
+    let gpu = g.open()?;
+    let weights = resumed.as_ref().map(|s| s.raw.clone()).unwrap_or_else(|| Weights::init(&cfg.model, a.seed));
+    let mut t = Trainer::new(&gpu, cfg.clone(), batch, a.checkpoint, &weights, a.seed)?;
+    if let Some(s) = &resumed {
+        s.restore(&mut t)?;
+        eprintln!("resumed at step {}", t.state.step);
+    }
+    eprintln!(
+        "model: {} parameters, D {}, {} layers, T {}, n {}, N_sup {}; batch {batch}; {} training / {} held-out examples; plan {} allocated",
+        weights.num_parameters(&cfg.model),
+        cfg.model.hidden_size,
+        cfg.model.layers,
+        cfg.model.h_cycles,
+        cfg.model.l_cycles,
+        cfg.model.halt_max_steps,
+        train_data.len(),
+        test_data.len(),
+        trm_gpu::plan::report::human_bytes(t.ex.exec.allocated),
+    );
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let metrics_path = a.out.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(resumed.is_some())
+        .write(true)
+        .truncate(resumed.is_none())
+        .open(&metrics_path)
+        .with_context(|| format!("opening {}", metrics_path.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps) };
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]").unwrap());
+    bar.set_position(t.state.step);
+    let started = std::time::Instant::now();
+    let start_step = t.state.step;
+    let mut last_eval = f64::NAN;
+    while t.state.step < steps {
+        let m = t.step(&train_data, steps)?;
+        let samples_per_s = (m.step - start_step) as f64 * batch as f64 / started.elapsed().as_secs_f64();
+        let mut line = serde_json::to_value(&m)?;
+        if m.step % a.eval_every.max(1) == 0 || m.step == steps {
+            let w = t.eval_weights();
+            let r = evaluate(&gpu, &cfg, &w, &test_data, 64, a.eval_limit, cfg.train.halt_tau)?;
+            last_eval = r.steps.last().map(|s| s.exact_accuracy).unwrap_or(f64::NAN);
+            line["eval_exact_accuracy"] = last_eval.into();
+            line["eval_token_accuracy"] = r.steps.last().map(|s| s.token_accuracy).unwrap_or(f64::NAN).into();
+        }
+        if m.step % a.log_every.max(1) == 0 || line.get("eval_exact_accuracy").is_some() {
+            line["samples_per_s"] = samples_per_s.into();
+            writeln!(metrics, "{line}")?;
+            let msg = format!(
+                "loss {:.3} tok {:.3} exact {:.3} steps {:.1} held-out {:.3} {:.0} samples/s",
+                m.loss, m.token_accuracy, m.exact_accuracy, m.avg_steps, last_eval, samples_per_s
+            );
+            if a.quiet {
+                eprintln!("step {} {msg}", m.step);
+            }
+            bar.set_message(msg);
+        }
+        bar.set_position(m.step);
+        let interrupted = stop.load(Ordering::SeqCst);
+        if m.step % a.checkpoint_every.max(1) == 0 || m.step == steps || interrupted {
+            checkpoint::save(&a.out.join("checkpoint"), &mut t)?;
+        }
+        if interrupted {
+            bar.abandon();
+            eprintln!("interrupted at step {}: checkpoint saved in {}", m.step, a.out.join("checkpoint").display());
+            return Ok(());
+        }
+    }
+    bar.finish();
+    let plot = super::plot::plot_run(&a.out)?;
+    println!("held-out exact accuracy: {last_eval:.3}");
+    println!("checkpoint: {}", a.out.join("checkpoint").join(checkpoint::MODEL_FILE).display());
+    println!("metrics: {}", metrics_path.display());
+    println!("plot: {}", plot.display());
+    Ok(())
+}
+
+pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
+    let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
+    let (cfg, w) = checkpoint::load_weights(&path)?;
+    let test = Dataset::load(&a.data.join("test.trmd"))?;
+    check_fit(&cfg, &test, &format!("{}", a.data.display()))?;
+    let gpu = g.open()?;
+    let r = evaluate(&gpu, &cfg, &w, &test, a.batch, a.limit, a.halt)?;
+    println!("{} examples", r.examples);
+    println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
+    for s in &r.steps {
+        println!("{:>5} {:>8.4} {:>8.4} {:>10.4} {:>8.4}", s.step, s.exact_accuracy, s.token_accuracy, s.halt_precision, s.halt_recall);
+    }
+    println!("halting at tau {}: exact {:.4}, average steps {:.2}", a.halt, r.halted_exact_accuracy, r.avg_halt_steps);
+    if let Some(j) = &a.json {
+        std::fs::write(j, serde_json::to_string_pretty(&r)?).with_context(|| format!("writing {}", j.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Memory plans of a training step, for `trm-gpu plan` and the planner's tests.
+
+use super::config::ModelConfig;
+use super::trm::{build_step, Checkpoint, StepOptions};
+use crate::ops::loss::LossKind;
+use crate::plan::{self, Plan, Report, Schedule};
+use anyhow::Result;
+
+/// The schedule of one training step and its plan.
+pub fn plan_step(c: &ModelConfig, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<(Schedule, Plan)> {
+    let o = StepOptions { batch, train: true, checkpoint, loss: LossKind::Stablemax, grad_scale: 1.0 / batch as f32, record: false };
+    let (prog, _) = build_step(c, &o);
+    prog.schedule.validate()?;
+    let p = plan::plan(&prog.schedule, max_binding)?;
+    plan::check_plan(&prog.schedule, &p)?;
+    Ok((prog.schedule, p))
+}
+
+/// The report for `checkpoint`, with the `none` policy's peak filled in for comparison.
+pub fn plan_report(c: &ModelConfig, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<Report> {
+    let (s, p) = plan_step(c, batch, checkpoint, max_binding)?;
+    let (_, none) = plan_step(c, batch, Checkpoint::None, max_binding)?;
+    let mut r = Report::new(&s, &p);
+    r.none_peak_bytes = Some(none.peak_bytes());
+    Ok(r)
+}

@@ -1,0 +1,352 @@
+//! Deep-supervision training with the official carry semantics: a batch of slots, each with its (z_H, z_L)
+//! carry, step count and sample; one supervision step and one optimizer step per iteration; halted slots take
+//! the next sample with a fresh carry.
+
+pub mod checkpoint;
+
+use crate::data::dataset::Dataset;
+use crate::data::rng::SplitMix64;
+use crate::gpu::{Gpu, GpuTensor, Launch};
+use crate::model::{build_step, Checkpoint, Config, Exec, GpuRun, Handles, StepOptions, Weights};
+use crate::model::params::{specs, Kind};
+use crate::ops::loss::LossStats;
+use crate::ops::optim::{self, AdamStep, SignSgd};
+use crate::plan;
+use anyhow::{ensure, Result};
+use serde::{Deserialize, Serialize};
+
+/// A batch position: its sample and how many supervision steps it has had.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Slot {
+    pub sample: usize,
+    pub steps: usize,
+    pub halted: bool,
+}
+
+/// Where the data stream stands: the epoch's shuffled order and the next position in it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stream {
+    pub order: Vec<usize>,
+    pub cursor: usize,
+    pub epoch: usize,
+}
+
+/// Everything besides tensors that a resume needs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainerState {
+    pub step: u64,
+    pub rng: SplitMix64,
+    pub slots: Vec<Slot>,
+    pub stream: Stream,
+}
+
+/// One optimizer step's metrics, averaged over the batch (accuracy over the slots that halted).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: u64,
+    pub lr: f32,
+    pub loss: f64,
+    pub lm_loss: f64,
+    pub halt_loss: f64,
+    pub token_accuracy: f64,
+    pub exact_accuracy: f64,
+    pub halted: usize,
+    pub avg_steps: f64,
+}
+
+struct ParamState {
+    param: GpuTensor,
+    grad: GpuTensor,
+    m: GpuTensor,
+    v: GpuTensor,
+    ema: GpuTensor,
+    adam: Launch,
+    ema_update: Launch,
+}
+
+pub struct Trainer<'g> {
+    pub cfg: Config,
+    pub gpu: &'g Gpu,
+    pub h: Handles,
+    pub ex: GpuRun<'g>,
+    pub plan: plan::Plan,
+    params: Vec<(String, ParamState)>,
+    puzzle: Option<(SignSgd, Launch)>,
+    pub state: TrainerState,
+    pub batch: usize,
+}
+
+impl<'g> Trainer<'g> {
+    pub fn new(gpu: &'g Gpu, cfg: Config, batch: usize, checkpoint: Checkpoint, weights: &Weights, seed: u64) -> Result<Self> {
+        ensure!(batch > 0, "batch must be positive");
+        let o = StepOptions { batch, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0 / batch as f32, record: false };
+        let (prog, h) = build_step(&cfg.model, &o);
+        let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
+        let mut ex = GpuRun::new(gpu, &prog, &plan)?;
+        ex.load_weights(&h, weights);
+        let mut params = Vec::new();
+        let t = &cfg.train;
+        for s in specs(&cfg.model).into_iter().filter(|s| s.kind == Kind::Trained) {
+            let n: usize = s.shape.iter().product();
+            let param = ex.exec.tensors[h.params[&s.name]].clone();
+            let grad = ex.exec.tensors[h.grads[&s.name]].clone();
+            let (m, v) = (gpu.zeros(&format!("m.{}", s.name), n)?, gpu.zeros(&format!("v.{}", s.name), n)?);
+            let ema = gpu.upload(&format!("ema.{}", s.name), weights.get(&s.name))?;
+            let step = AdamStep { kind: t.optimizer, lr: 0.0, wd: t.weight_decay, b1: t.beta1, b2: t.beta2, eps: 1e-8, t: 1 };
+            let adam = step.launch(gpu, &grad, &param, &m, &v)?;
+            let ema_update = optim::ema(gpu, &param, &ema, t.ema_rate)?;
+            params.push((s.name.clone(), ParamState { param, grad, m, v, ema, adam, ema_update }));
+        }
+        let puzzle = match h.params.get("inner.puzzle_emb.weights") {
+            Some(&w) => {
+                let s = SignSgd { batch, ndim: cfg.model.puzzle_emb_ndim, lr: t.puzzle_emb_lr, wd: t.puzzle_emb_weight_decay };
+                let l = s.launch(gpu, &ex.exec.tensors[h.grads["puzzle_emb.local"]], &ex.exec.tensors[h.ids], &ex.exec.tensors[w])?;
+                Some((s, l))
+            }
+            None => None,
+        };
+        let state = TrainerState {
+            step: 0,
+            rng: SplitMix64::new(seed),
+            slots: vec![Slot { halted: true, ..Default::default() }; batch],
+            stream: Stream::default(),
+        };
+        Ok(Trainer { cfg, gpu, h, ex, plan, params, puzzle, state, batch })
+    }
+
+    /// Learning rate at optimizer step `step` (0-based): linear warmup, then cosine towards lr · lr_min_ratio.
+    pub fn lr(&self, step: u64, total: u64) -> f32 {
+        let t = &self.cfg.train;
+        if step < t.lr_warmup_steps {
+            return t.lr * step as f32 / t.lr_warmup_steps as f32;
+        }
+        let progress = (step - t.lr_warmup_steps) as f64 / (total.saturating_sub(t.lr_warmup_steps)).max(1) as f64;
+        let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos());
+        (t.lr as f64 * (t.lr_min_ratio as f64 + (1.0 - t.lr_min_ratio as f64) * cos)) as f32
+    }
+
+    fn next_sample(&mut self, n: usize) -> usize {
+        let s = &mut self.state.stream;
+        if s.cursor >= s.order.len() {
+            s.order = (0..n).collect();
+            self.state.rng.shuffle(&mut s.order);
+            s.cursor = 0;
+            s.epoch += 1;
+        }
+        s.cursor += 1;
+        s.order[s.cursor - 1]
+    }
+
+    /// One supervision step for every slot, then one optimizer step.
+    pub fn step(&mut self, data: &Dataset, total_steps: u64) -> Result<StepMetrics> {
+        let (b, l) = (self.batch, data.seq_len);
+        ensure!(l == self.cfg.model.seq_len, "data sequence length {l} differs from the model's {}", self.cfg.model.seq_len);
+        let mut reset = vec![0i32; b];
+        for i in 0..b {
+            if self.state.slots[i].halted {
+                let sample = self.next_sample(data.len());
+                self.state.slots[i] = Slot { sample, steps: 0, halted: false };
+                reset[i] = 1;
+            }
+        }
+        let (mut tokens, mut labels, mut ids) = (Vec::with_capacity(b * l), Vec::with_capacity(b * l), Vec::with_capacity(b));
+        for s in &self.state.slots {
+            let e = data.example(s.sample);
+            tokens.extend(e.input.iter().map(|&t| t as i32));
+            labels.extend(e.label.iter().map(|&t| t as i32));
+            ids.push(e.puzzle_identifier as i32);
+        }
+        self.ex.write_i32(self.h.tokens, &tokens);
+        self.ex.write_i32(self.h.labels, &labels);
+        self.ex.write_i32(self.h.ids, &ids);
+        self.ex.write_i32(self.h.reset, &reset);
+        self.ex.run();
+
+        // Optimizer, EMA and puzzle embeddings, all on the device.
+        let t = &self.cfg.train;
+        let lr = self.lr(self.state.step, total_steps);
+        let step = AdamStep { kind: t.optimizer, lr, wd: t.weight_decay, b1: t.beta1, b2: t.beta2, eps: 1e-8, t: self.state.step + 1 };
+        let mut launches = Vec::new();
+        for (_, p) in &self.params {
+            p.adam.set_params(self.gpu, &step.params(p.param.len));
+            launches.push(&p.adam);
+            if t.ema {
+                launches.push(&p.ema_update);
+            }
+        }
+        if let Some((s, l)) = &self.puzzle {
+            launches.push(l);
+            let _ = s;
+        }
+        self.gpu.run(&launches);
+
+        // Halting: q_halt > log(τ/(1−τ)), or N_sup steps; exploration enforces a minimum step count.
+        let q = self.ex.read(self.h.q);
+        let rows = self.ex.read(self.h.stats);
+        let m = &self.cfg.model;
+        let threshold = (t.halt_tau / (1.0 - t.halt_tau)).ln();
+        let mut halted_mask = vec![false; b];
+        for (i, s) in self.state.slots.iter_mut().enumerate() {
+            s.steps += 1;
+            let explore = self.state.rng.f64() < m.halt_exploration_prob;
+            let min_steps = if explore { 2 + self.state.rng.below(m.halt_max_steps - 1) } else { 0 };
+            let by_q = (q[2 * i] as f64) > threshold && s.steps >= min_steps;
+            s.halted = s.steps >= m.halt_max_steps || by_q;
+            halted_mask[i] = s.halted;
+        }
+        let all = LossStats::from_rows(&rows, None);
+        let done = LossStats::from_rows(&rows, Some(&halted_mask));
+        let halted = halted_mask.iter().filter(|&&h| h).count();
+        let steps_sum: usize = self.state.slots.iter().filter(|s| s.halted).map(|s| s.steps).sum();
+        self.state.step += 1;
+        Ok(StepMetrics {
+            step: self.state.step,
+            lr,
+            loss: all.total() / b as f64,
+            lm_loss: all.lm_loss / b as f64,
+            halt_loss: all.halt_loss / b as f64,
+            token_accuracy: all.tok_correct / all.tok_valid.max(1.0),
+            exact_accuracy: if halted > 0 { done.seq_correct / halted as f64 } else { f64::NAN },
+            halted,
+            avg_steps: if halted > 0 { steps_sum as f64 / halted as f64 } else { f64::NAN },
+        })
+    }
+
+    /// The weights evaluation uses: the EMA where enabled, else the raw parameters; buffers as they are.
+    pub fn eval_weights(&mut self) -> Weights {
+        let mut w = self.raw_weights();
+        if self.cfg.train.ema {
+            for (name, p) in &self.params {
+                w.tensors.get_mut(name).unwrap().1 = self.gpu.read(&p.ema);
+            }
+        }
+        w
+    }
+
+    pub fn raw_weights(&mut self) -> Weights {
+        let mut tensors = std::collections::BTreeMap::new();
+        for s in specs(&self.cfg.model) {
+            let data = self.ex.read(self.h.params[&s.name]);
+            tensors.insert(s.name.clone(), (s.shape.clone(), data));
+        }
+        Weights { tensors }
+    }
+
+    /// Host copies of the optimizer state, EMA and carries, by name (for checkpoints).
+    pub fn state_tensors(&mut self) -> Vec<(String, Vec<f32>)> {
+        let mut out = Vec::new();
+        for (name, p) in &self.params {
+            out.push((format!("opt.m.{name}"), self.gpu.read(&p.m)));
+            out.push((format!("opt.v.{name}"), self.gpu.read(&p.v)));
+            out.push((format!("ema.{name}"), self.gpu.read(&p.ema)));
+        }
+        out.push(("carry.z_H".into(), self.ex.read(self.h.z_h)));
+        out.push(("carry.z_L".into(), self.ex.read(self.h.z_l)));
+        out
+    }
+
+    /// Restore what `state_tensors` saved.
+    pub fn restore_tensors(&mut self, get: &dyn Fn(&str) -> Result<Vec<f32>>) -> Result<()> {
+        for (name, p) in &self.params {
+            self.gpu.write(&p.m, &get(&format!("opt.m.{name}"))?);
+            self.gpu.write(&p.v, &get(&format!("opt.v.{name}"))?);
+            self.gpu.write(&p.ema, &get(&format!("ema.{name}"))?);
+            let _ = &p.grad;
+        }
+        let (zh, zl) = (get("carry.z_H")?, get("carry.z_L")?);
+        self.ex.write(self.h.z_h, &zh);
+        self.ex.write(self.h.z_l, &zl);
+        Ok(())
+    }
+}
+
+/// Per supervision step of an evaluation: exact and token accuracy, halting precision and recall.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EvalStep {
+    pub step: usize,
+    pub exact_accuracy: f64,
+    pub token_accuracy: f64,
+    pub halt_precision: f64,
+    pub halt_recall: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub examples: usize,
+    pub steps: Vec<EvalStep>,
+    /// With halting at τ: exact accuracy of the answer given when each sample halts, and the mean steps used.
+    pub halted_exact_accuracy: f64,
+    pub avg_halt_steps: f64,
+}
+
+/// Evaluate `w` on up to `limit` examples of `data`: all N_sup steps, no early halt (as the official
+/// evaluation), plus the halting view at τ.
+pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usize, limit: usize, tau: f64) -> Result<EvalReport> {
+    let n = data.len().min(limit);
+    ensure!(n > 0, "no examples to evaluate");
+    ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
+    ensure!(data.vocab_size <= cfg.model.vocab_size, "data vocabulary {} exceeds the model's {}", data.vocab_size, cfg.model.vocab_size);
+    let batch = batch.min(n);
+    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false };
+    let (prog, h) = build_step(&cfg.model, &o);
+    let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
+    let mut ex = GpuRun::new(gpu, &prog, &plan)?;
+    ex.load_weights(&h, w);
+    let nsup = cfg.model.halt_max_steps;
+    let threshold = (tau / (1.0 - tau)).ln();
+    let mut acc = vec![[0f64; 6]; nsup]; // exact, tok correct, tok valid, true pos, predicted pos, actual pos
+    let (mut halted_correct, mut halt_steps) = (0f64, 0f64);
+    let l = data.seq_len;
+    for start in (0..n).step_by(batch) {
+        let rows: Vec<usize> = (0..batch).map(|i| (start + i).min(n - 1)).collect();
+        let real = (n - start).min(batch);
+        let (mut tokens, mut labels, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+        for &r in &rows {
+            let e = data.example(r);
+            tokens.extend(e.input.iter().map(|&t| t as i32));
+            labels.extend(e.label.iter().map(|&t| t as i32));
+            ids.push(e.puzzle_identifier as i32);
+        }
+        ex.write_i32(h.tokens, &tokens);
+        ex.write_i32(h.labels, &labels);
+        ex.write_i32(h.ids, &ids);
+        let mut halted_at = vec![None; batch];
+        for k in 0..nsup {
+            ex.write_i32(h.reset, &vec![(k == 0) as i32; batch]);
+            ex.run();
+            let (q, st) = (ex.read(h.q), ex.read(h.stats));
+            for i in 0..real {
+                let row = &st[i * crate::ops::loss::SEQ_STATS..];
+                let correct = row[2] > 0.5;
+                let halt = (q[2 * i] as f64) > threshold;
+                let a = &mut acc[k];
+                a[0] += correct as u8 as f64;
+                a[1] += row[3] as f64;
+                a[2] += row[4] as f64;
+                a[3] += (halt && correct) as u8 as f64;
+                a[4] += halt as u8 as f64;
+                a[5] += correct as u8 as f64;
+                if halted_at[i].is_none() && (halt || k + 1 == nsup) {
+                    halted_at[i] = Some((k + 1, correct));
+                }
+            }
+        }
+        for h in halted_at.iter().take(real).flatten() {
+            halt_steps += h.0 as f64;
+            halted_correct += h.1 as u8 as f64;
+        }
+        let _ = l;
+    }
+    let steps = acc
+        .iter()
+        .enumerate()
+        .map(|(k, a)| EvalStep {
+            step: k + 1,
+            exact_accuracy: a[0] / n as f64,
+            token_accuracy: a[1] / a[2].max(1.0),
+            halt_precision: if a[4] > 0.0 { a[3] / a[4] } else { f64::NAN },
+            halt_recall: if a[5] > 0.0 { a[3] / a[5] } else { f64::NAN },
+        })
+        .collect();
+    Ok(EvalReport { examples: n, steps, halted_exact_accuracy: halted_correct / n as f64, avg_halt_steps: halt_steps / n as f64 })
+}
