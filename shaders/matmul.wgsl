@@ -22,7 +22,7 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 const TM: u32 = 32u;
 const KT: u32 = 8u;
-const WG: u32 = 64u;
+override WG: u32 = 64u;
 
 var<workgroup> at: array<f32, 256>; // the A slice, [kk * TM + row]
 var<private> c0: vec4<f32>;

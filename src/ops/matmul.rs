@@ -75,11 +75,13 @@ impl Matmul {
             .u(self.stride_b)
             .u(self.stride_c)
             .f(self.alpha);
-        let grid = [self.n.div_ceil(TN * WG) as u32, self.m.div_ceil(TM) as u32, self.batch as u32];
+        // Narrow outputs get narrow workgroups (at least one SIMD width of 8), so few columns are wasted.
+        let wg = self.n.div_ceil(TN).next_power_of_two().clamp(8, WG);
+        let grid = [self.n.div_ceil(TN * wg) as u32, self.m.div_ceil(TM) as u32, self.batch as u32];
         gpu.launch(
             &crate::shader!("matmul", trusted),
             "main",
-            &[("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32)],
+            &[("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32), ("WG", wg as u32)],
             &params,
             &[(1, a), (2, b), (3, c)],
             grid,

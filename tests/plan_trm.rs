@@ -1,0 +1,66 @@
+//! The planner on TRM's real step at paper size (D 512, batch 64, n 6): no GPU needed.
+
+use trm_gpu::model::memory::plan_step;
+use trm_gpu::model::{Checkpoint, Config};
+use trm_gpu::plan::Role;
+
+fn cfg(preset: &str, t: usize, n: usize) -> trm_gpu::model::ModelConfig {
+    let mut c = Config::preset(preset).unwrap().model;
+    c.h_cycles = t;
+    c.l_cycles = n;
+    c
+}
+
+fn peak(preset: &str, t: usize, n: usize, ck: Checkpoint) -> (u64, u64) {
+    let (_, p) = plan_step(&cfg(preset, t, n), 64, ck, u64::MAX).unwrap();
+    (p.peak_bytes(), p.activation_peak_bytes())
+}
+
+#[test]
+fn peak_does_not_depend_on_t() {
+    for preset in ["sudoku-mlp", "sudoku-att"] {
+        let base = peak(preset, 1, 6, Checkpoint::PerCall);
+        for t in [2, 3, 8] {
+            assert_eq!(peak(preset, t, 6, Checkpoint::PerCall), base, "{preset} T={t}");
+        }
+    }
+}
+
+#[test]
+fn per_call_activation_peak_is_at_most_a_quarter_of_none() {
+    for preset in ["sudoku-mlp", "sudoku-att"] {
+        let (_, per_call) = peak(preset, 3, 6, Checkpoint::PerCall);
+        let (_, none) = peak(preset, 3, 6, Checkpoint::None);
+        assert!(per_call * 4 <= none, "{preset}: per-call {per_call} vs none {none}");
+    }
+}
+
+#[test]
+fn growth_in_n() {
+    for preset in ["sudoku-mlp", "sudoku-att"] {
+        let c = cfg(preset, 3, 6);
+        let call_input = (64 * c.seq() * c.hidden_size * 4) as u64;
+        let none: Vec<u64> = (2..=6).map(|n| peak(preset, 3, n, Checkpoint::None).0).collect();
+        let per_call: Vec<u64> = (2..=6).map(|n| peak(preset, 3, n, Checkpoint::PerCall).0).collect();
+        // None: linear in n (constant increments).
+        let steps: Vec<u64> = none.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(steps.iter().all(|&s| s == steps[0] && s > 0), "{preset}: none grows {steps:?}");
+        // Per-call: one (B, S', D) checkpoint per extra call, plus at most 256-byte rounding.
+        for w in per_call.windows(2) {
+            assert!(w[1] - w[0] <= call_input + 256 && w[1] >= w[0], "{preset}: per-call grows by {} (call input {call_input})", w[1] - w[0]);
+        }
+    }
+}
+
+#[test]
+fn recompute_costs_at_most_one_forward_of_the_graded_pass() {
+    for preset in ["sudoku-mlp", "sudoku-att"] {
+        let (s, p) = plan_step(&cfg(preset, 3, 6), 64, Checkpoint::PerCall, u64::MAX).unwrap();
+        let (total, recompute) = s.flops();
+        assert!(recompute * 5 <= total, "{preset}: recompute {recompute} of {total}");
+        assert!(recompute > 0);
+        // Every activation dies at its last use: nothing but persistent tensors spans the no-grad passes.
+        trm_gpu::plan::check_plan(&s, &p).unwrap();
+        assert!(p.bytes_by_role().contains_key(&Role::Checkpoint) || p.bytes_by_role().contains_key(&Role::Activation));
+    }
+}
