@@ -142,7 +142,6 @@ pub struct GpuExec {
 
 impl GpuExec {
     pub fn new(gpu: &Gpu, prog: &Program, plan: &Plan) -> Result<GpuExec> {
-        let before = gpu.allocated_bytes();
         let bufs = plan
             .buffers
             .iter()
@@ -156,7 +155,8 @@ impl GpuExec {
             .enumerate()
             .map(|(i, d)| GpuTensor { buf: bufs[plan.buffer_of[i]].clone(), len: (d.bytes / 4) as usize, name: d.name.as_str().into() })
             .collect();
-        let allocated = gpu.allocated_bytes() - before;
+        // What the device actually holds for this program: the sizes of the buffers created above.
+        let allocated = bufs.iter().map(|b| b.size()).sum();
         for (&t, data) in &prog.constants {
             gpu.write(&tensors[t], data);
         }
