@@ -56,7 +56,6 @@ pub struct StepMetrics {
 
 struct ParamState {
     param: GpuTensor,
-    grad: GpuTensor,
     m: GpuTensor,
     v: GpuTensor,
     ema: GpuTensor,
@@ -71,7 +70,7 @@ pub struct Trainer<'g> {
     pub ex: GpuRun<'g>,
     pub plan: plan::Plan,
     params: Vec<(String, ParamState)>,
-    puzzle: Option<(SignSgd, Launch)>,
+    puzzle: Option<Launch>,
     pub state: TrainerState,
     pub batch: usize,
 }
@@ -95,13 +94,12 @@ impl<'g> Trainer<'g> {
             let step = AdamStep { kind: t.optimizer, lr: 0.0, wd: t.weight_decay, b1: t.beta1, b2: t.beta2, eps: 1e-8, t: 1 };
             let adam = step.launch(gpu, &grad, &param, &m, &v)?;
             let ema_update = optim::ema(gpu, &param, &ema, t.ema_rate)?;
-            params.push((s.name.clone(), ParamState { param, grad, m, v, ema, adam, ema_update }));
+            params.push((s.name.clone(), ParamState { param, m, v, ema, adam, ema_update }));
         }
         let puzzle = match h.params.get("inner.puzzle_emb.weights") {
             Some(&w) => {
                 let s = SignSgd { batch, ndim: cfg.model.puzzle_emb_ndim, lr: t.puzzle_emb_lr, wd: t.puzzle_emb_weight_decay };
-                let l = s.launch(gpu, &ex.exec.tensors[h.grads["puzzle_emb.local"]], &ex.exec.tensors[h.ids], &ex.exec.tensors[w])?;
-                Some((s, l))
+                Some(s.launch(gpu, &ex.exec.tensors[h.grads["puzzle_emb.local"]], &ex.exec.tensors[h.ids], &ex.exec.tensors[w])?)
             }
             None => None,
         };
@@ -174,10 +172,7 @@ impl<'g> Trainer<'g> {
                 launches.push(&p.ema_update);
             }
         }
-        if let Some((s, l)) = &self.puzzle {
-            launches.push(l);
-            let _ = s;
-        }
+        launches.extend(&self.puzzle);
         self.gpu.run(&launches);
 
         // Halting: q_halt > log(τ/(1−τ)), or N_sup steps; exploration enforces a minimum step count.
@@ -251,7 +246,6 @@ impl<'g> Trainer<'g> {
             self.gpu.write(&p.m, &get(&format!("opt.m.{name}"))?);
             self.gpu.write(&p.v, &get(&format!("opt.v.{name}"))?);
             self.gpu.write(&p.ema, &get(&format!("ema.{name}"))?);
-            let _ = &p.grad;
         }
         let (zh, zl) = (get("carry.z_H")?, get("carry.z_L")?);
         self.ex.write(self.h.z_h, &zh);
@@ -296,7 +290,6 @@ pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usi
     let threshold = (tau / (1.0 - tau)).ln();
     let mut acc = vec![[0f64; 6]; nsup]; // exact, tok correct, tok valid, true pos, predicted pos, actual pos
     let (mut halted_correct, mut halt_steps) = (0f64, 0f64);
-    let l = data.seq_len;
     for start in (0..n).step_by(batch) {
         let rows: Vec<usize> = (0..batch).map(|i| (start + i).min(n - 1)).collect();
         let real = (n - start).min(batch);
@@ -335,7 +328,6 @@ pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usi
             halt_steps += h.0 as f64;
             halted_correct += h.1 as u8 as f64;
         }
-        let _ = l;
     }
     let steps = acc
         .iter()
