@@ -305,7 +305,8 @@ impl Gpu {
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &t.buf,
                     offset: 0,
-                    size: wgpu::BufferSize::new(t.bytes()),
+                    // Whole 16-byte units (buffers are 256-byte multiples), so vec4 views are valid too.
+                    size: wgpu::BufferSize::new(t.bytes().div_ceil(16) * 16),
                 }),
             });
         }

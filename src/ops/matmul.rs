@@ -21,9 +21,8 @@ pub struct Matmul {
     pub stride_c: usize,
 }
 
-const TM: usize = 32;
-const TN: usize = 4;
-const WG: usize = 64;
+const TM: usize = 16;
+const TN: usize = 8;
 
 impl Matmul {
     pub fn new(m: usize, n: usize, k: usize) -> Self {
@@ -62,7 +61,7 @@ impl Matmul {
 
     pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
         anyhow::ensure!(
-            self.k * 5 / 8 + 200 < gpu.loop_budget(),
+            self.k / 4 + 200 < gpu.loop_budget(),
             "matmul depth {} exceeds what this adapter runs in one invocation; use a smaller batch",
             self.k
         );
@@ -75,17 +74,27 @@ impl Matmul {
             .u(self.stride_b)
             .u(self.stride_c)
             .f(self.alpha);
-        // Narrow outputs get narrow workgroups (at least one SIMD width of 8), so few columns are wasted.
-        let wg = self.n.div_ceil(TN).next_power_of_two().clamp(8, WG);
-        let grid = [self.n.div_ceil(TN * wg) as u32, self.m.div_ceil(TM) as u32, self.batch as u32];
-        gpu.launch(
-            &crate::shader!("matmul", trusted),
-            "main",
-            &[("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32), ("WG", wg as u32)],
-            &params,
-            &[(1, a), (2, b), (3, c)],
-            grid,
-        )
+        // Up to 64 invocations per workgroup (at least one SIMD width of 8), shaped to the output so that small
+        // outputs do not compute clamped duplicates.
+        // Small outputs are split into at least 8 workgroups where possible, so every core gets work.
+        let wx = self.n.div_ceil(TN).next_power_of_two().clamp(1, 8);
+        let mut wy = self.m.div_ceil(TM).next_power_of_two().clamp(8usize.div_ceil(wx), 64 / wx);
+        let groups = |wy: usize| self.n.div_ceil(TN * wx) * self.m.div_ceil(TM * wy) * self.batch;
+        while groups(wy) < 8 && wx * wy > 8 {
+            wy /= 2;
+        }
+        let grid = [self.n.div_ceil(TN * wx) as u32, self.m.div_ceil(TM * wy) as u32, self.batch as u32];
+        // Whole vec4 loads need 16-byte-aligned rows and batch strides.
+        let a_ok = self.stride_a % 4 == 0 && if self.trans_a { self.m % 4 == 0 } else { self.k % 4 == 0 };
+        let b_ok = self.stride_b % 4 == 0 && if self.trans_b { self.k % 4 == 0 } else { self.n % 4 == 0 && self.n >= 4 };
+        let consts = [
+            ("TRANS_A", self.trans_a as u32),
+            ("TRANS_B", self.trans_b as u32),
+            ("VEC4", (a_ok && b_ok) as u32),
+            ("WX", wx as u32),
+            ("WY", wy as u32),
+        ];
+        gpu.launch(&crate::shader!("matmul", trusted), "main", &consts, &params, &[(1, a), (2, b), (3, c), (4, a), (5, b)], grid)
     }
 
     /// The CPU twin.
