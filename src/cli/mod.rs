@@ -1,4 +1,4 @@
-//! Commands: info, train, eval, plan, data.
+//! Commands: info, train, eval, plan, data, parity, plot.
 
 mod data;
 mod plot;
@@ -87,6 +87,13 @@ enum Command {
     /// Build dataset files
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Check a model against a reference dump (config.json, weights.safetensors, reference.safetensors)
+    Parity {
+        dir: PathBuf,
+        /// Write trm-gpu's own outputs and gradients under the reference's key names
+        #[arg(long)]
+        dump: Option<PathBuf>,
+    },
     /// Draw loss and accuracy curves of a run to PNG
     Plot {
         /// The run directory (holding metrics.jsonl)
@@ -125,6 +132,21 @@ pub fn main() -> Result<()> {
         Command::Eval(a) => train::eval(&cli.gpu, a),
         Command::Plan(a) => plan(a),
         Command::Data(d) => data::run(d),
+        Command::Parity { dir, dump } => {
+            let gpu = cli.gpu.open()?;
+            let (report, tensors) = trm_gpu::model::parity::check(&gpu, &dir)?;
+            print!("{}", report.to_text());
+            if let Some(path) = dump {
+                trm_gpu::model::parity::write_dump(&path, &tensors)?;
+                eprintln!("wrote {}", path.display());
+            }
+            let failed = report.failures().len();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} tensors are outside tolerance", report.rows.len());
+            }
+            println!("all {} tensors within tolerance", report.rows.len());
+            Ok(())
+        }
         Command::Plot { run } => {
             let out = plot::plot_run(&run)?;
             println!("wrote {}", out.display());

@@ -3,6 +3,7 @@ pub mod config;
 pub mod exec;
 pub mod memory;
 pub mod params;
+pub mod parity;
 pub mod program;
 pub mod trm;
 

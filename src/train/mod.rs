@@ -179,14 +179,12 @@ impl<'g> Trainer<'g> {
         let q = self.ex.read(self.h.q);
         let rows = self.ex.read(self.h.stats);
         let m = &self.cfg.model;
-        let threshold = (t.halt_tau / (1.0 - t.halt_tau)).ln();
         let mut halted_mask = vec![false; b];
         for (i, s) in self.state.slots.iter_mut().enumerate() {
             s.steps += 1;
             let explore = self.state.rng.f64() < m.halt_exploration_prob;
             let min_steps = if explore { 2 + self.state.rng.below(m.halt_max_steps - 1) } else { 0 };
-            let by_q = (q[2 * i] as f64) > threshold && s.steps >= min_steps;
-            s.halted = s.steps >= m.halt_max_steps || by_q;
+            s.halted = halts(s.steps, q[2 * i], m.halt_max_steps, t.halt_tau, min_steps);
             halted_mask[i] = s.halted;
         }
         let all = LossStats::from_rows(&rows, None);
@@ -252,6 +250,12 @@ impl<'g> Trainer<'g> {
         self.ex.write(self.h.z_l, &zl);
         Ok(())
     }
+}
+
+/// The official halting rule for a slot after `steps` supervision steps: N_sup reached, or q_halt above
+/// log(τ / (1 − τ)) once at least `min_steps` (exploration) have run.
+pub fn halts(steps: usize, q_halt: f32, max_steps: usize, tau: f64, min_steps: usize) -> bool {
+    steps >= max_steps || ((q_halt as f64) > (tau / (1.0 - tau)).ln() && steps >= min_steps)
 }
 
 /// Per supervision step of an evaluation: exact and token accuracy, halting precision and recall.
