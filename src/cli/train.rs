@@ -81,10 +81,11 @@ pub struct EvalArgs {
     json: Option<PathBuf>,
 }
 
-/// The embedded default: 4×4 Sudoku, generated, with augmentations.
-fn default_data(seed: u64) -> Result<(Dataset, Dataset)> {
+/// The embedded default: 4×4 Sudoku with 8 of 16 cells given (a unique solution each), with augmentations.
+pub fn default_data(seed: u64) -> Result<(Dataset, Dataset)> {
+    let options = sudoku::GenOptions { clues: Some(8), ..sudoku::GenOptions::new(4, false) };
     let sources = Sources {
-        train: Source::Generate { count: 2000, options: sudoku::GenOptions::new(4, false) },
+        train: Source::Generate { count: 2000, options },
         test: None,
         holdout: 200,
         max_train: None,
@@ -128,7 +129,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     let (train_data, test_data) = match &a.data {
         Some(d) => load_data(d)?,
         None => {
-            eprintln!("no --data: generating 2000 4x4 Sudoku puzzles (200 held out, 3 augmentations each)");
+            eprintln!("no --data: generating 2000 4x4 Sudoku puzzles with 8 givens (200 held out, 3 augmentations each)");
             default_data(a.seed)?
         }
     };

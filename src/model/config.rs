@@ -166,7 +166,17 @@ fn tiny(m: ModelConfig, hidden: usize, heads: usize, t: usize, n: usize) -> Mode
 impl Config {
     pub fn preset(name: &str) -> Result<Config> {
         let train = TrainConfig::default();
-        let small = TrainConfig { global_batch_size: 32, lr: 1e-3, lr_warmup_steps: 20, weight_decay: 0.1, puzzle_emb_weight_decay: 0.1, ..train.clone() };
+        // Short CPU-adapter runs: a larger lr, a short warmup and an EMA horizon of ~50 steps (0.999 would keep the
+        // evaluated weights near their initial values for the first thousand steps).
+        let small = TrainConfig {
+            global_batch_size: 32,
+            lr: 1e-3,
+            lr_warmup_steps: 20,
+            weight_decay: 0.1,
+            puzzle_emb_weight_decay: 0.1,
+            ema_rate: 0.98,
+            ..train.clone()
+        };
         let (model, train) = match name {
             "sudoku-mlp" => (paper(true, 81, 11, 6), train),
             "sudoku-att" => (paper(false, 81, 11, 6), train),

@@ -23,6 +23,19 @@ pub enum Checkpoint {
     None,
     /// Keep each net call's input; recompute that call's activations in the backward.
     PerCall,
+    /// Keep the input of every k-th call; the backward recomputes each segment of k calls from its checkpoint.
+    EveryK(usize),
+}
+
+impl Checkpoint {
+    /// Calls per recomputed segment (None keeps everything: no segments).
+    fn segment(self) -> Option<usize> {
+        match self {
+            Checkpoint::None => None,
+            Checkpoint::PerCall => Some(1),
+            Checkpoint::EveryK(k) => Some(k.max(1)),
+        }
+    }
 }
 
 impl std::str::FromStr for Checkpoint {
@@ -31,7 +44,11 @@ impl std::str::FromStr for Checkpoint {
         match s {
             "none" => Ok(Checkpoint::None),
             "per-call" => Ok(Checkpoint::PerCall),
-            _ => anyhow::bail!("unknown checkpoint policy {s:?} (use none or per-call)"),
+            "every-k" => Ok(Checkpoint::EveryK(2)),
+            _ => match s.strip_prefix("every-").and_then(|k| k.parse().ok()).filter(|&k: &usize| k > 0) {
+                Some(k) => Ok(Checkpoint::EveryK(k)),
+                None => anyhow::bail!("unknown checkpoint policy {s:?} (use none, per-call, every-k or every-K such as every-3)"),
+            },
         }
     }
 }
@@ -95,6 +112,18 @@ struct LayerActs {
     mlp_a: T,
     out: T,
     rstd2: T,
+}
+
+/// One net call of the graded pass: its input, its activations when kept, its output.
+struct Call {
+    input: T,
+    acts: Option<Acts>,
+    out: T,
+}
+
+struct Graded {
+    calls: Vec<Call>,
+    inj: T,
 }
 
 struct Builder<'a> {
@@ -283,18 +312,8 @@ impl Builder<'_> {
         (x, acts)
     }
 
-    /// The backward of one net call: from d(out), returns d(input).
-    fn net_bwd(&mut self, input: T, acts: Option<&Acts>, dout: T) -> T {
-        let recomputed;
-        let acts = match acts {
-            Some(a) => a,
-            None => {
-                self.recompute = true;
-                recomputed = self.net(input, None).1;
-                self.recompute = false;
-                &recomputed
-            }
-        };
+    /// The backward of one net call from its activations: from d(out), returns d(input).
+    fn net_bwd(&mut self, acts: &Acts, dout: T) -> T {
         let mut d = dout;
         for l in (0..self.c.layers).rev() {
             d = self.block_bwd(l, &acts.layers[l], d);
@@ -332,28 +351,72 @@ impl Builder<'_> {
         self.record(z_h);
     }
 
-    /// latent_recursion with gradient: every call's input is a checkpoint; outputs are fresh tensors, copied
-    /// into the carry (detached) at the end. Returns the calls (input, kept activations) and the new z_H.
-    fn latent_recursion_graded(&mut self, x: T) -> (Vec<(T, Option<Acts>)>, T) {
-        let keep = self.o.checkpoint == Checkpoint::None && self.o.train;
+    /// latent_recursion with gradient. Outputs are fresh tensors; the checkpoint policy decides which call inputs
+    /// are kept (Checkpoint) and whether activations are kept. Returns the calls and the new z_H.
+    fn latent_recursion_graded(&mut self, x: T) -> (Graded, T) {
+        let policy = self.o.checkpoint;
+        let keep_acts = policy == Checkpoint::None && self.o.train;
+        let kept = |c: usize| policy.segment().is_none_or(|k| c % k == 0);
         let (z_h, z_l) = (self.h.z_h, self.h.z_l);
         let inj = self.sum(z_h, x, "inj", Role::Activation);
         let mut calls = Vec::new();
         let mut zl = z_l;
-        for _ in 0..self.c.l_cycles {
-            let u = self.sum(zl, inj, "in", Role::Checkpoint);
+        for c in 0..=self.c.l_cycles {
+            let h_call = c == self.c.l_cycles;
+            let role = if kept(c) { Role::Checkpoint } else { Role::Activation };
+            let u = if h_call { self.sum(z_h, zl, "in", role) } else { self.sum(zl, inj, "in", role) };
             let (out, acts) = self.net(u, None);
             self.record(out);
-            calls.push((u, keep.then_some(acts)));
+            calls.push(Call { input: u, acts: keep_acts.then_some(acts), out });
             zl = out;
         }
-        let u = self.sum(z_h, zl, "in", Role::Checkpoint);
-        let (zh, acts) = self.net(u, None);
-        self.record(zh);
-        calls.push((u, keep.then_some(acts)));
+        let zh = zl;
+        (Graded { calls, inj }, zh)
+    }
+
+    /// The backward through the graded pass, from d(z_H). Segments of the checkpoint policy are recomputed from
+    /// their first call's input (the carry z_H still holds the pass's input: the new carry is stored last).
+    /// d(input) of a z_L update flows to x through the injection; the carries entering the pass are detached.
+    fn latent_recursion_bwd(&mut self, g: &Graded, dzh: T, dx: T) {
+        let n = g.calls.len();
+        let seg = self.o.checkpoint.segment().unwrap_or(n);
+        let mut dz = dzh;
+        let mut end = n;
+        while end > 0 {
+            let start = (end - 1) / seg * seg;
+            let acts: Vec<Acts> = if g.calls[start].acts.is_some() {
+                (start..end).filter_map(|c| g.calls[c].acts.clone()).collect()
+            } else {
+                self.recompute = true;
+                let mut u = g.calls[start].input;
+                let mut acts = Vec::new();
+                for c in start..end {
+                    let (out, a) = self.net(u, None);
+                    acts.push(a);
+                    if c + 1 < end {
+                        u = if c + 1 == n - 1 { self.sum(self.h.z_h, out, "in", Role::Activation) } else { self.sum(out, g.inj, "in", Role::Activation) };
+                    }
+                }
+                self.recompute = false;
+                acts
+            };
+            for c in (start..end).rev() {
+                dz = self.net_bwd(&acts[c - start], dz);
+                if c < n - 1 {
+                    self.op(Op::Accumulate { x: dz, out: dx, s: 1.0 });
+                }
+            }
+            end = start;
+        }
+    }
+
+    /// The new carry, detached: the graded pass's last z_L and z_H.
+    fn store_carry(&mut self, g: &Graded) {
+        let n = g.calls.len();
+        let (zl, zh) = (g.calls[n - 2].out, g.calls[n - 1].out);
+        let (z_l, z_h) = (self.h.z_l, self.h.z_h);
         self.op(Op::Scale { x: zl, out: z_l, s: 1.0 });
         self.op(Op::Scale { x: zh, out: z_h, s: 1.0 });
-        (calls, zh)
     }
 
     fn build(mut self) -> (Program, Handles) {
@@ -400,7 +463,7 @@ impl Builder<'_> {
         for _ in 1..c.h_cycles {
             self.latent_recursion_no_grad(x);
         }
-        let (calls, zh) = self.latent_recursion_graded(x);
+        let (graded, zh) = self.latent_recursion_graded(x);
 
         // Heads: logits = lm_head(z_H[:, P:]), (q_halt, q_continue) = q_head(z_H[:, 0]).
         let zs = self.p.tensor("heads.z_tokens", Role::Activation, &[b, l, d]);
@@ -420,6 +483,7 @@ impl Builder<'_> {
         let (logits, labels, q, stats) = (self.h.logits, self.h.labels, self.h.q, self.h.stats);
         self.op(Op::Loss { l: loss, logits, labels, q, dlogits, tok, dq, stats });
         if !train {
+            self.store_carry(&graded);
             return (self.p, self.h);
         }
 
@@ -440,13 +504,7 @@ impl Builder<'_> {
         // d(input) of a call flows to both of its summands; the carries entering the pass are detached.
         let dx = self.p.tensor("dx", Role::Scratch, &[b, s, d]);
         self.op(Op::Fill { out: dx, s: 0.0 });
-        let mut calls = calls;
-        let (u, acts) = calls.pop().unwrap();
-        let mut dz = self.net_bwd(u, acts.as_ref(), dzh);
-        while let Some((u, acts)) = calls.pop() {
-            dz = self.net_bwd(u, acts.as_ref(), dz);
-            self.op(Op::Accumulate { x: dz, out: dx, s: 1.0 });
-        }
+        self.latent_recursion_bwd(&graded, dzh, dx);
         // The embedding: token table and the per-row puzzle-embedding gradient.
         let g_emb = self.h.grads["inner.embed_tokens.embedding_weight"];
         self.op(Op::EmbedBwdTable { e, tokens, dx, dtable: g_emb });
@@ -455,6 +513,7 @@ impl Builder<'_> {
             self.h.grads.insert("puzzle_emb.local".into(), g);
             self.op(Op::EmbedBwdPuzzle { e, dx, dpuzzle: g });
         }
+        self.store_carry(&graded);
         (self.p, self.h)
     }
 }
