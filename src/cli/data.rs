@@ -22,6 +22,9 @@ pub enum DataCommand {
         /// Grid side for generated puzzles: 4 or 9
         #[arg(long, default_value_t = 9)]
         size: usize,
+        /// Exact number of givens for generated puzzles (default: as few as keep the solution unique)
+        #[arg(long)]
+        clues: Option<usize>,
         /// Augmentations per training puzzle
         #[arg(long, default_value_t = 0)]
         aug: usize,
@@ -94,8 +97,9 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         b.set_position(done as u64);
     };
     let (mut built, out) = match cmd {
-        DataCommand::Sudoku { from, generate, hard, size, aug, holdout, seed, skip_bad, out } => {
-            let sources = Sources { train: source(from, generate, sudoku::GenOptions::new(size, hard))?, test: None, holdout, max_train: None, seed, skip_bad };
+        DataCommand::Sudoku { from, generate, hard, size, clues, aug, holdout, seed, skip_bad, out } => {
+            let options = sudoku::GenOptions { clues: clues.or(sudoku::GenOptions::new(size, hard).clues), ..sudoku::GenOptions::new(size, hard) };
+            let sources = Sources { train: source(from, generate, options)?, test: None, holdout, max_train: None, seed, skip_bad };
             (sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug }, &mut progress)?, out)
         }
         DataCommand::Maze { from, generate, size, hard, aug, holdout, seed, skip_bad, out } => {

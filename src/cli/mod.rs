@@ -1,7 +1,8 @@
-//! Commands: info, train, eval, plan, data, parity, plot.
+//! Commands: info, train, eval, solve, plan, data, parity, plot.
 
 mod data;
 mod plot;
+mod solve;
 mod train;
 
 use anyhow::Result;
@@ -82,6 +83,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a checkpoint on a dataset, per supervision step
     Eval(train::EvalArgs),
+    /// Solve one Sudoku step by step with a trained model
+    Solve(solve::SolveArgs),
     /// Print the buffer-lifetime plan of a training step
     Plan(PlanArgs),
     /// Build dataset files
@@ -131,6 +134,7 @@ pub fn main() -> Result<()> {
         Command::Train(a) => train::train(&cli.gpu, a),
         Command::Eval(a) => train::eval(&cli.gpu, a),
         Command::Plan(a) => plan(a),
+        Command::Solve(a) => solve::solve(&cli.gpu, a),
         Command::Data(d) => data::run(d),
         Command::Parity { dir, dump } => {
             let gpu = cli.gpu.open()?;

@@ -1,6 +1,7 @@
 //! The TRM model: config, parameters under official names, and the step program.
 pub mod config;
 pub mod exec;
+pub mod infer;
 pub mod memory;
 pub mod params;
 pub mod parity;
