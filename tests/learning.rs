@@ -1,0 +1,29 @@
+//! Learning on lavapipe: the embedded default (tiny TRM-MLP, 4×4 Sudoku with 8 givens) reaches a held-out exact
+//! accuracy far above copying the givens (which solves nothing: 8 cells are blank) within a few minutes. Seeded.
+
+mod common;
+use common::gpu;
+use trm_gpu::data::source::{Source, Sources};
+use trm_gpu::data::sudoku;
+use trm_gpu::model::{Checkpoint, Config, Weights};
+use trm_gpu::train::{evaluate, Trainer};
+
+#[test]
+fn tiny_model_learns_4x4_sudoku() {
+    let options = sudoku::GenOptions { clues: Some(8), ..sudoku::GenOptions::new(4, false) };
+    let sources = Sources { train: Source::Generate { count: 2000, options }, test: None, holdout: 200, max_train: None, seed: 0, skip_bad: false };
+    let data = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3 }, &mut |_, _| {}).unwrap();
+    let cfg = Config::preset("tiny-sudoku4-mlp").unwrap();
+    let w = Weights::init(&cfg.model, 0);
+    let mut t = Trainer::new(gpu(), cfg.clone(), 32, Checkpoint::PerCall, &w, 0).unwrap();
+    let before = evaluate(gpu(), &cfg, &t.eval_weights(), &data.test, 64, 200, 0.5).unwrap();
+    for _ in 0..200 {
+        t.step(&data.train, 400).unwrap();
+    }
+    let after = evaluate(gpu(), &cfg, &t.eval_weights(), &data.test, 64, 200, 0.5).unwrap();
+    let (b, a) = (before.steps.last().unwrap().exact_accuracy, after.steps.last().unwrap().exact_accuracy);
+    eprintln!("held-out exact accuracy: {b:.3} before, {a:.3} after 200 steps");
+    // Measured 0.67 at step 200 of the default run (EMA 0.98); copying the givens scores 0.
+    assert_eq!(b, 0.0);
+    assert!(a >= 0.3, "held-out exact accuracy {a}");
+}

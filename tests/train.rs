@@ -1,0 +1,118 @@
+//! Training: checkpoints round-trip and fail clearly, a resumed run equals the uninterrupted one, halting follows
+//! τ and the seed.
+
+mod common;
+use common::*;
+use trm_gpu::data::dataset::Dataset;
+use trm_gpu::data::source::{Source, Sources};
+use trm_gpu::data::sudoku;
+use trm_gpu::model::*;
+use trm_gpu::train::{checkpoint, halts, Trainer};
+
+fn data() -> (Dataset, Dataset) {
+    let options = sudoku::GenOptions { clues: Some(8), ..sudoku::GenOptions::new(4, false) };
+    let sources = Sources { train: Source::Generate { count: 60, options }, test: None, holdout: 16, max_train: None, seed: 5, skip_bad: false };
+    let b = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 1 }, &mut |_, _| {}).unwrap();
+    (b.train, b.test)
+}
+
+fn config() -> Config {
+    let mut c = Config::preset("tiny-sudoku4-mlp").unwrap();
+    c.model.halt_max_steps = 3;
+    c.model.halt_exploration_prob = 0.5;
+    c.train.lr_warmup_steps = 2;
+    c
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("trm-gpu-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn checkpoint_round_trip_and_clear_errors() {
+    let cfg = config();
+    let w = Weights::init(&cfg.model, 1);
+    let dir = tmp("ckpt");
+    let path = dir.join("model.safetensors");
+    checkpoint::save_weights(&path, &cfg, &w).unwrap();
+    let (cfg2, w2) = checkpoint::load_weights(&path).unwrap();
+    assert_eq!(cfg2, cfg);
+    assert_eq!(w2, w);
+    // Same outputs, bit for bit.
+    let (_, test) = data();
+    let run = |w: &Weights| trm_gpu::train::evaluate(gpu(), &cfg, w, &test, 8, 8, 0.5).unwrap();
+    assert_eq!(format!("{:?}", run(&w).steps), format!("{:?}", run(&w2).steps));
+    // Truncated and corrupt files: errors that name the file, and no panic.
+    let bytes = std::fs::read(&path).unwrap();
+    let bad = dir.join("truncated.safetensors");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let e = format!("{:#}", checkpoint::load_weights(&bad).unwrap_err());
+    assert!(e.contains("truncated.safetensors"), "{e}");
+    let mut corrupt = bytes.clone();
+    corrupt[10] ^= 0xff;
+    std::fs::write(&bad, &corrupt).unwrap();
+    assert!(format!("{:#}", checkpoint::load_weights(&bad).unwrap_err()).contains("truncated.safetensors"));
+    // A write that fails part-way never replaces the good file: block the temporary name and try again.
+    std::fs::create_dir_all(dir.join("model.safetensors.tmp")).unwrap();
+    assert!(checkpoint::save_weights(&path, &cfg, &Weights::init(&cfg.model, 99)).is_err());
+    assert_eq!(checkpoint::load_weights(&path).unwrap().1, w);
+    // A shape mismatch lists what differs.
+    let mut other = cfg.clone();
+    other.model.hidden_size = 64;
+    let e = format!("{:#}", w.check(&other.model).unwrap_err());
+    assert!(e.contains("inner.embed_tokens.embedding_weight") && e.contains("expected"), "{e}");
+    // The official prefix loads.
+    let named: Vec<(String, Vec<usize>, &[f32])> =
+        w.tensors.iter().map(|(n, (s, d))| (format!("_orig_mod.model.{n}"), s.clone(), d.as_slice())).collect();
+    let bytes = trm_gpu::model::params::to_safetensors(&named, Default::default()).unwrap();
+    assert_eq!(Weights::from_safetensors(&bytes, "").unwrap(), w);
+}
+
+fn losses(t: &mut Trainer, d: &Dataset, n: usize) -> Vec<(u64, u64, usize)> {
+    (0..n).map(|_| t.step(d, 6).unwrap()).map(|m| (m.loss.to_bits(), m.step, m.halted)).collect()
+}
+
+#[test]
+fn resume_equals_uninterrupted_run() {
+    let cfg = config();
+    let (train, _) = data();
+    let w = Weights::init(&cfg.model, 2);
+    let mut a = Trainer::new(gpu(), cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
+    let full = losses(&mut a, &train, 6);
+    let mut b = Trainer::new(gpu(), cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
+    let first = losses(&mut b, &train, 3);
+    let dir = tmp("resume");
+    checkpoint::save(&dir, &mut b).unwrap();
+    drop(b);
+    let saved = checkpoint::Saved::load(&dir).unwrap();
+    let mut c = Trainer::new(gpu(), saved.cfg.clone(), saved.batch, Checkpoint::PerCall, &saved.raw, 0).unwrap();
+    saved.restore(&mut c).unwrap();
+    let rest = losses(&mut c, &train, 3);
+    assert_eq!([first, rest].concat(), full);
+}
+
+#[test]
+fn halting_follows_tau_and_the_seed() {
+    // q crosses log(τ/(1−τ)): τ = 0.5 → 0; τ = 0.9 → ln 9 ≈ 2.197.
+    assert!(!halts(1, 0.0, 16, 0.5, 0));
+    assert!(halts(1, 1e-6, 16, 0.5, 0));
+    assert!(!halts(1, 2.19, 16, 0.9, 0));
+    assert!(halts(1, 2.2, 16, 0.9, 0));
+    assert!(!halts(2, 5.0, 16, 0.5, 3), "exploration's minimum step count holds it");
+    assert!(halts(16, -5.0, 16, 0.5, 0), "N_sup always halts");
+    // Exploration draws come from the seeded stream: equal seeds, equal slot histories.
+    let cfg = config();
+    let (train, _) = data();
+    let w = Weights::init(&cfg.model, 3);
+    let run = |seed| {
+        let mut t = Trainer::new(gpu(), cfg.clone(), 4, Checkpoint::PerCall, &w, seed).unwrap();
+        (0..5).map(|_| {
+            t.step(&train, 5).unwrap();
+            t.state.slots.clone()
+        })
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+}
