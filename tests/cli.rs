@@ -57,3 +57,38 @@ fn checkpoint_and_data_must_agree() {
     let (ok, t) = run(&["eval", "--checkpoint", ck.to_str().unwrap(), "--data", data.to_str().unwrap()]);
     assert!(!ok && t.contains("sequence length 81") && t.contains("seq_len 16"), "{t}");
 }
+
+/// `eval --task arc` runs the voting evaluator end to end on a small ARC set (an untrained model: the plumbing,
+/// the pass@k table and the submission file are what is checked here).
+#[test]
+fn arc_eval_writes_a_submission() {
+    let d = tmp("arc");
+    let bundle: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/arc/arc-agi-1.json")).unwrap(),
+    )
+    .unwrap();
+    for (split, dir) in [("train", "training"), ("eval", "evaluation")] {
+        std::fs::create_dir_all(d.join("tasks").join(dir)).unwrap();
+        for (id, task) in bundle[split].as_object().unwrap().iter().take(2) {
+            std::fs::write(d.join("tasks").join(dir).join(format!("{id}.json")), task.to_string()).unwrap();
+        }
+    }
+    let data = d.join("data");
+    let (ok, t) = run(&["data", "arc", "--from", d.join("tasks").to_str().unwrap(), "--aug", "1", "--out", data.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    let test = trm_gpu::data::dataset::Dataset::load(&data.join("test.trmd")).unwrap();
+    let mut cfg = trm_gpu::model::Config::preset("tiny-maze-att").unwrap();
+    cfg.model.vocab_size = 12;
+    cfg.model.halt_max_steps = 2;
+    cfg.model.puzzle_emb_ndim = 32;
+    cfg.model.puzzle_emb_len = 1;
+    cfg.model.num_puzzle_identifiers = test.num_puzzle_identifiers;
+    let ck = d.join("model.safetensors");
+    trm_gpu::train::checkpoint::save_weights(&ck, &cfg, &trm_gpu::model::Weights::init(&cfg.model, 0)).unwrap();
+    let sub = d.join("submission.json");
+    let (ok, t) = run(&["eval", "--task", "arc", "--checkpoint", ck.to_str().unwrap(), "--data", data.to_str().unwrap(), "--batch", "8", "--submission", sub.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    assert!(t.contains("pass@1:") && t.contains("pass@1000:"), "{t}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sub).unwrap()).unwrap();
+    assert_eq!(s.as_object().unwrap().len(), 2, "one entry per evaluation task: {s}");
+}

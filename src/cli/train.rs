@@ -79,6 +79,12 @@ pub struct EvalArgs {
     /// Also write the report as JSON here
     #[arg(long)]
     json: Option<PathBuf>,
+    /// sudoku, maze or arc; arc runs the voting evaluator (pass@k) over the augmented test set
+    #[arg(long, default_value = "sudoku")]
+    task: String,
+    /// ARC: write the top 2 answers per test input in the submission layout here
+    #[arg(long)]
+    submission: Option<PathBuf>,
 }
 
 /// The embedded default: 4×4 Sudoku with 8 of 16 cells given (a unique solution each), with augmentations.
@@ -243,6 +249,9 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
     let test = Dataset::load(&a.data.join("test.trmd"))?;
     check_fit(&cfg, &test, &format!("{}", a.data.display()))?;
     let gpu = g.open()?;
+    if a.task == "arc" {
+        return eval_arc(&gpu, &cfg, &w, &test, &a);
+    }
     let r = evaluate(&gpu, &cfg, &w, &test, a.batch, a.limit, a.halt)?;
     println!("{} examples", r.examples);
     println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
@@ -252,6 +261,34 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
     println!("halting at tau {}: exact {:.4}, average steps {:.2}", a.halt, r.halted_exact_accuracy, r.avg_halt_steps);
     if let Some(j) = &a.json {
         std::fs::write(j, serde_json::to_string_pretty(&r)?).with_context(|| format!("writing {}", j.display()))?;
+    }
+    Ok(())
+}
+
+/// ARC: predict every augmented test input, invert the augmentations, vote (count, then mean sigmoid(q_halt)) and
+/// report pass@k per task and overall.
+fn eval_arc(gpu: &trm_gpu::gpu::Gpu, cfg: &trm_gpu::model::Config, w: &Weights, test: &Dataset, a: &EvalArgs) -> Result<()> {
+    use trm_gpu::data::arc;
+    let origins = arc::origins(test)?;
+    let answers = arc::answers_from_dataset(test)?;
+    let preds = trm_gpu::train::predict(gpu, cfg, w, test, a.batch)?;
+    let predictions: Vec<arc::Prediction> = origins
+        .into_iter()
+        .zip(preds)
+        .map(|(o, (tokens, q_halt))| arc::Prediction { task_id: o.task_id, test_index: o.test_index, augmentation: o.augmentation, tokens, q_halt })
+        .collect();
+    let report = arc::evaluate(&answers, &predictions)?;
+    println!("{} tasks, {} predictions", report.per_task.len(), predictions.len());
+    for (k, p) in arc::PASS_KS.iter().zip(&report.pass) {
+        println!("pass@{k}: {p:.4}");
+    }
+    if let Some(path) = &a.submission {
+        report.write_submission(path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(j) = &a.json {
+        std::fs::write(j, serde_json::to_string_pretty(&serde_json::json!({"pass": report.pass, "per_task": report.per_task}))?)
+            .with_context(|| format!("writing {}", j.display()))?;
     }
     Ok(())
 }

@@ -346,3 +346,43 @@ pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usi
         .collect();
     Ok(EvalReport { examples: n, steps, halted_exact_accuracy: halted_correct / n as f64, avg_halt_steps: halt_steps / n as f64 })
 }
+
+/// Every example's answer after all N_sup supervision steps (no early halt): argmax tokens and q_halt.
+pub fn predict(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usize) -> Result<Vec<(Vec<u8>, f32)>> {
+    let n = data.len();
+    ensure!(n > 0, "no examples to predict");
+    ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
+    let batch = batch.min(n);
+    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false };
+    let (prog, h) = build_step(&cfg.model, &o);
+    let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
+    let mut ex = GpuRun::new(gpu, &prog, &plan)?;
+    ex.load_weights(&h, w);
+    let (l, v) = (data.seq_len, cfg.model.vocab_size);
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(batch) {
+        let rows: Vec<usize> = (0..batch).map(|i| (start + i).min(n - 1)).collect();
+        let (mut tokens, mut ids) = (Vec::new(), Vec::new());
+        for &r in &rows {
+            let e = data.example(r);
+            tokens.extend(e.input.iter().map(|&t| t as i32));
+            ids.push(e.puzzle_identifier as i32);
+        }
+        ex.write_i32(h.tokens, &tokens);
+        ex.write_i32(h.labels, &vec![0; batch * l]);
+        ex.write_i32(h.ids, &ids);
+        for k in 0..cfg.model.halt_max_steps {
+            ex.write_i32(h.reset, &vec![(k == 0) as i32; batch]);
+            ex.run();
+        }
+        let (logits, q) = (ex.read(h.logits), ex.read(h.q));
+        for i in 0..(n - start).min(batch) {
+            let answer = logits[i * l * v..(i + 1) * l * v]
+                .chunks(v)
+                .map(|x| (1..v).fold(0, |b, j| if x[j] > x[b] { j } else { b }) as u8)
+                .collect();
+            out.push((answer, q[2 * i]));
+        }
+    }
+    Ok(out)
+}
