@@ -53,6 +53,15 @@ fn kernels(c: &mut Criterion) {
             ex.write_i32(h.tokens, &vec![1; batch * 81]);
             ex.write_i32(h.labels, &vec![2; batch * 81]);
             ex.write_i32(h.reset, &vec![1; batch]);
+            // The time split by op family (each launch timed alone), printed once.
+            let mut split: std::collections::BTreeMap<String, f64> = Default::default();
+            for l in &ex.exec.launches {
+                let family = l.label.split("::").next().unwrap_or("").to_string();
+                *split.entry(family).or_default() += gpu.time(&[l]);
+            }
+            let total: f64 = split.values().sum();
+            let parts: Vec<String> = split.iter().map(|(k, v)| format!("{k} {:.0}%", 100.0 * v / total)).collect();
+            eprintln!("{preset} {ck:?}: {}", parts.join(", "));
             g.throughput(Throughput::Elements(batch as u64));
             g.bench_function(format!("{preset} {ck:?} batch {batch} (samples/s)"), |bench| {
                 bench.iter(|| {

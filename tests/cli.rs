@@ -92,3 +92,15 @@ fn arc_eval_writes_a_submission() {
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sub).unwrap()).unwrap();
     assert_eq!(s.as_object().unwrap().len(), 2, "one entry per evaluation task: {s}");
 }
+
+/// `trm-gpu parity DIR` on an official fixture: a table, all within tolerance, and a dump under the reference keys.
+#[test]
+fn parity_command_on_a_fixture() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/trm-official/sudoku-att");
+    let dump = tmp("parity").join("dump.safetensors");
+    let (ok, t) = run(&["parity", dir, "--dump", dump.to_str().unwrap()]);
+    assert!(ok && t.contains("within tolerance") && t.contains("grad.inner.lm_head.weight"), "{t}");
+    let bytes = std::fs::read(&dump).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(st.tensor("eval.step3.logits").is_ok() && st.tensor("trainhalt.step2.halted").is_ok());
+}

@@ -116,3 +116,37 @@ fn halting_follows_tau_and_the_seed() {
     };
     assert_eq!(run(7), run(7));
 }
+
+/// The official initialisation: truncated normal with the true std 1/sqrt(fan_in) (embeddings 1/sqrt(D),
+/// H_init and L_init 1) and no value past 2σ·1.1368472, q_head weight 0 and bias −5, puzzle embeddings 0.
+#[test]
+fn official_initialisation() {
+    let mut c = Config::preset("sudoku-att").unwrap().model;
+    c.num_puzzle_identifiers = 3;
+    let w = Weights::init(&c, 0);
+    let stats = |v: &[f32]| {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt(), v.iter().fold(0f32, |a, &x| a.max(x.abs())) as f64)
+    };
+    for (name, (shape, v)) in &w.tensors {
+        let want = match name.as_str() {
+            "inner.q_head.weight" | "inner.puzzle_emb.weights" => {
+                assert!(v.iter().all(|&x| x == 0.0), "{name}");
+                continue;
+            }
+            "inner.q_head.bias" => {
+                assert!(v.iter().all(|&x| x == -5.0), "{name}");
+                continue;
+            }
+            "inner.H_init" | "inner.L_init" => 1.0,
+            "inner.embed_tokens.embedding_weight" => 1.0 / (c.hidden_size as f64).sqrt(),
+            _ => 1.0 / (shape[1] as f64).sqrt(),
+        };
+        let (mean, std, max) = stats(v);
+        let tol = if v.len() > 10_000 { 0.03 } else { 0.25 };
+        assert!((std / want - 1.0).abs() < tol && mean.abs() < 0.1 * want + 4.0 * want / (v.len() as f64).sqrt(), "{name}: std {std} want {want}, mean {mean}");
+        assert!(max <= 2.0 * 1.1368472 * want + 1e-6, "{name}: |x| {max} past the truncation");
+    }
+}
