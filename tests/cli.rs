@@ -104,3 +104,15 @@ fn parity_command_on_a_fixture() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert!(st.tensor("eval.step3.logits").is_ok() && st.tensor("trainhalt.step2.halted").is_ok());
 }
+
+/// The ablation plumbing in miniature: two variants, a few steps, a table.
+#[test]
+fn ablate_miniature() {
+    let png = tmp("ablate").join("ablate.png");
+    let (ok, t) = run(&["ablate", "--budget", "2", "--batch", "4", "--eval-limit", "8", "--variants", "base,one-step-grad", "--png", png.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    assert!(t.contains("base") && t.contains("one-step-grad") && t.contains("budget: 2 steps"), "{t}");
+    assert!(png.exists());
+    let (ok, t) = run(&["ablate", "--variants", "bogus"]);
+    assert!(!ok && t.contains("unknown variant \"bogus\""), "{t}");
+}

@@ -52,7 +52,7 @@ fn weights(c: &ModelConfig) -> Weights {
 }
 
 fn opts(train: bool) -> StepOptions {
-    StepOptions { batch: B, train, checkpoint: Checkpoint::PerCall, loss: trm_gpu::ops::loss::LossKind::Stablemax, grad_scale: 1.0, record: false }
+    StepOptions { batch: B, train, checkpoint: Checkpoint::PerCall, loss: trm_gpu::ops::loss::LossKind::Stablemax, grad_scale: 1.0, record: false, one_step_grad: false }
 }
 
 
@@ -167,5 +167,23 @@ fn gpu_step_equals_cpu_step() {
             cpu.write(h.z_h, &g.read(h.z_h));
             cpu.write(h.z_l, &g.read(h.z_l));
         }
+    }
+}
+
+/// The 1-step gradient (an ablation) differentiates only the last z_L update and the z_H update: with n = 1 it is
+/// the full unroll; with n = 2 it is not.
+#[test]
+fn one_step_gradient() {
+    for (n, same) in [(1, true), (2, false)] {
+        let c = ModelConfig { l_cycles: n, ..tiny(true) };
+        let w = weights(&c);
+        let grads = |one: bool| {
+            let (prog, h) = build_step(&c, &StepOptions { one_step_grad: one, ..opts(true) });
+            let mut ex = CpuRun::<f32>::new(&prog);
+            setup(&mut ex, &h, &w);
+            ex.run();
+            h.grads.values().map(|&g| ex.read(g)).collect::<Vec<_>>()
+        };
+        assert_eq!(grads(true) == grads(false), same, "n = {n}");
     }
 }

@@ -1,5 +1,6 @@
-//! Commands: info, train, eval, solve, plan, data, parity, plot.
+//! Commands: info, train, eval, solve, ablate, plan, data, parity, plot.
 
+mod ablate;
 mod data;
 mod plot;
 mod solve;
@@ -83,6 +84,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a checkpoint on a dataset, per supervision step
     Eval(train::EvalArgs),
+    /// Run the paper's ablations against the same base and budget
+    Ablate(ablate::AblateArgs),
     /// Solve one Sudoku step by step with a trained model
     Solve(solve::SolveArgs),
     /// Print the buffer-lifetime plan of a training step
@@ -135,6 +138,7 @@ pub fn main() -> Result<()> {
         Command::Eval(a) => train::eval(&cli.gpu, a),
         Command::Plan(a) => plan(a),
         Command::Solve(a) => solve::solve(&cli.gpu, a),
+        Command::Ablate(a) => ablate::ablate(&cli.gpu, a),
         Command::Data(d) => data::run(d),
         Command::Parity { dir, dump } => {
             let gpu = cli.gpu.open()?;

@@ -97,6 +97,8 @@ pub struct TrainConfig {
     pub loss: LossKind,
     /// Halting threshold τ: halt when q_halt > log(τ / (1 − τ)).
     pub halt_tau: f64,
+    /// Ablation: the 1-step gradient approximation instead of the full unroll of the last pass.
+    pub one_step_grad: bool,
 }
 
 impl Default for TrainConfig {
@@ -116,6 +118,7 @@ impl Default for TrainConfig {
             ema_rate: 0.999,
             loss: LossKind::Stablemax,
             halt_tau: 0.5,
+            one_step_grad: false,
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct StepView {
 
 /// The inference program (batch 1, forward and halting only) and its handles.
 pub fn program(cfg: &Config) -> (crate::model::Program, Handles) {
-    let o = StepOptions { batch: 1, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false };
+    let o = StepOptions { batch: 1, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
     build_step(&cfg.model, &o)
 }
 

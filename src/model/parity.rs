@@ -98,7 +98,7 @@ struct Session<'g> {
 }
 
 fn session<'g>(gpu: &'g Gpu, cfg: &Config, w: &Weights, batch: usize, train: bool, checkpoint: Checkpoint) -> Result<Session<'g>> {
-    let o = StepOptions { batch, train, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: !train };
+    let o = StepOptions { batch, train, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: !train, one_step_grad: false };
     let (prog, h) = build_step(&cfg.model, &o);
     let p = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
     let mut ex = GpuRun::new(gpu, &prog, &p)?;

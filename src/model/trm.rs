@@ -64,6 +64,9 @@ pub struct StepOptions {
     pub grad_scale: f32,
     /// Also copy every net call's output and the input embedding into outputs (parity dumps).
     pub record: bool,
+    /// The 1-step gradient approximation (HRM's; a TRM ablation): only the last z_L update and the z_H update of
+    /// the final pass are differentiated; the earlier n−1 z_L updates run without gradient.
+    pub one_step_grad: bool,
 }
 
 /// Tensors the trainer and tests address by meaning.
@@ -361,9 +364,15 @@ impl Builder<'_> {
         let inj = self.sum(z_h, x, "inj", Role::Activation);
         let mut calls = Vec::new();
         let mut zl = z_l;
-        for c in 0..=self.c.l_cycles {
+        let first = if self.o.one_step_grad { self.c.l_cycles - 1 } else { 0 };
+        for _ in 0..first {
+            let u = self.sum(z_l, inj, "in", Role::Activation);
+            self.net(u, Some(z_l));
+            self.record(z_l);
+        }
+        for c in first..=self.c.l_cycles {
             let h_call = c == self.c.l_cycles;
-            let role = if kept(c) { Role::Checkpoint } else { Role::Activation };
+            let role = if kept(c - first) { Role::Checkpoint } else { Role::Activation };
             let u = if h_call { self.sum(z_h, zl, "in", role) } else { self.sum(zl, inj, "in", role) };
             let (out, acts) = self.net(u, None);
             self.record(out);

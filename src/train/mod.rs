@@ -78,7 +78,7 @@ pub struct Trainer<'g> {
 impl<'g> Trainer<'g> {
     pub fn new(gpu: &'g Gpu, cfg: Config, batch: usize, checkpoint: Checkpoint, weights: &Weights, seed: u64) -> Result<Self> {
         ensure!(batch > 0, "batch must be positive");
-        let o = StepOptions { batch, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0 / batch as f32, record: false };
+        let o = StepOptions { batch, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0 / batch as f32, record: false, one_step_grad: cfg.train.one_step_grad };
         let (prog, h) = build_step(&cfg.model, &o);
         let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
         let mut ex = GpuRun::new(gpu, &prog, &plan)?;
@@ -285,7 +285,7 @@ pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usi
     ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
     ensure!(data.vocab_size <= cfg.model.vocab_size, "data vocabulary {} exceeds the model's {}", data.vocab_size, cfg.model.vocab_size);
     let batch = batch.min(n);
-    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false };
+    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
     let (prog, h) = build_step(&cfg.model, &o);
     let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
     let mut ex = GpuRun::new(gpu, &prog, &plan)?;
@@ -353,7 +353,7 @@ pub fn predict(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usiz
     ensure!(n > 0, "no examples to predict");
     ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
     let batch = batch.min(n);
-    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false };
+    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
     let (prog, h) = build_step(&cfg.model, &o);
     let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
     let mut ex = GpuRun::new(gpu, &prog, &plan)?;
