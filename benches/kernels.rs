@@ -45,7 +45,7 @@ fn kernels(c: &mut Criterion) {
         for ck in [Checkpoint::PerCall, Checkpoint::None] {
             let cfg = Config::preset(preset).unwrap();
             let batch = 8;
-            let o = StepOptions { batch, train: true, checkpoint: ck, loss: cfg.train.loss, grad_scale: 1.0 / batch as f32, record: false };
+            let o = StepOptions { batch, train: true, checkpoint: ck, loss: cfg.train.loss, grad_scale: 1.0 / batch as f32, record: false, one_step_grad: false };
             let (prog, h) = build_step(&cfg.model, &o);
             let plan = trm_gpu::plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64).unwrap();
             let mut ex = GpuRun::new(&gpu, &prog, &plan).unwrap();
