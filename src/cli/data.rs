@@ -1,7 +1,7 @@
 //! `trm-gpu data`: build dataset files for Sudoku, mazes and ARC.
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use trm_gpu::data::source::{Source, Sources};
@@ -11,11 +11,8 @@ use trm_gpu::data::{arc, maze, sudoku};
 pub enum DataCommand {
     /// Sudoku from a file (Sudoku-Extreme CSV, puzzle,solution CSV, kaidoku level,puzzle,solution, or one per line) or generated
     Sudoku {
-        #[arg(long, conflicts_with = "generate")]
-        from: Option<PathBuf>,
-        /// Generate N puzzles
-        #[arg(long)]
-        generate: Option<usize>,
+        #[command(flatten)]
+        src: SourceArgs,
         /// Puzzles that need guessing (9×9) or minimal clues (4×4)
         #[arg(long)]
         hard: bool,
@@ -28,23 +25,11 @@ pub enum DataCommand {
         /// Augmentations per training puzzle
         #[arg(long, default_value_t = 0)]
         aug: usize,
-        /// Held-out test puzzles
-        #[arg(long, default_value_t = 100)]
-        holdout: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Count malformed records as warnings instead of failing
-        #[arg(long)]
-        skip_bad: bool,
-        #[arg(long)]
-        out: PathBuf,
     },
     /// Mazes from the official CSV layout or generated
     Maze {
-        #[arg(long, conflicts_with = "generate")]
-        from: Option<PathBuf>,
-        #[arg(long)]
-        generate: Option<usize>,
+        #[command(flatten)]
+        src: SourceArgs,
         #[arg(long, default_value_t = 30)]
         size: usize,
         #[arg(long)]
@@ -52,14 +37,6 @@ pub enum DataCommand {
         /// Add the 8 dihedral images of every training maze
         #[arg(long)]
         aug: bool,
-        #[arg(long, default_value_t = 100)]
-        holdout: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long)]
-        skip_bad: bool,
-        #[arg(long)]
-        out: PathBuf,
     },
     /// ARC-AGI from a bundle JSON or a folder of task files
     Arc {
@@ -76,18 +53,42 @@ pub enum DataCommand {
     },
 }
 
+/// Where a generated or read puzzle set comes from and goes to.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// Read puzzles from this file
+    #[arg(long, conflicts_with = "generate")]
+    from: Option<PathBuf>,
+    /// Generate N puzzles
+    #[arg(long)]
+    generate: Option<usize>,
+    /// Held-out test puzzles
+    #[arg(long, default_value_t = 100)]
+    holdout: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Count malformed records as warnings instead of failing
+    #[arg(long)]
+    skip_bad: bool,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl SourceArgs {
+    fn sources<G>(&self, options: G) -> Result<Sources<G>> {
+        let train = match (&self.from, self.generate) {
+            (Some(p), _) => Source::File(p.clone()),
+            (None, Some(count)) => Source::Generate { count, options },
+            (None, None) => anyhow::bail!("give --from FILE or --generate N"),
+        };
+        Ok(Sources { train, test: None, holdout: self.holdout, max_train: None, seed: self.seed, skip_bad: self.skip_bad })
+    }
+}
+
 fn bar() -> ProgressBar {
     let b = ProgressBar::new(0);
     b.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}]").unwrap());
     b
-}
-
-fn source<G>(from: Option<PathBuf>, generate: Option<usize>, options: G) -> Result<Source<G>> {
-    match (from, generate) {
-        (Some(p), _) => Ok(Source::File(p)),
-        (None, Some(count)) => Ok(Source::Generate { count, options }),
-        (None, None) => anyhow::bail!("give --from FILE or --generate N"),
-    }
 }
 
 pub fn run(cmd: DataCommand) -> Result<()> {
@@ -97,14 +98,12 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         b.set_position(done as u64);
     };
     let (mut built, out) = match cmd {
-        DataCommand::Sudoku { from, generate, hard, size, clues, aug, holdout, seed, skip_bad, out } => {
+        DataCommand::Sudoku { src, hard, size, clues, aug } => {
             let options = sudoku::GenOptions { clues: clues.or(sudoku::GenOptions::new(size, hard).clues), ..sudoku::GenOptions::new(size, hard) };
-            let sources = Sources { train: source(from, generate, options)?, test: None, holdout, max_train: None, seed, skip_bad };
-            (sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug }, &mut progress)?, out)
+            (sudoku::build(&sudoku::SudokuBuild { sources: src.sources(options)?, augmentations: aug }, &mut progress)?, src.out)
         }
-        DataCommand::Maze { from, generate, size, hard, aug, holdout, seed, skip_bad, out } => {
-            let sources = Sources { train: source(from, generate, maze::MazeGen::new(size, hard))?, test: None, holdout, max_train: None, seed, skip_bad };
-            (maze::build(&maze::MazeBuild { sources, augment: aug }, &mut progress)?, out)
+        DataCommand::Maze { src, size, hard, aug } => {
+            (maze::build(&maze::MazeBuild { sources: src.sources(maze::MazeGen::new(size, hard))?, augment: aug }, &mut progress)?, src.out)
         }
         DataCommand::Arc { from, aug, seed, skip_bad, out } => {
             (arc::build(&arc::ArcBuild { path: from, augmentations: aug, translate: true, seed, skip_bad }, &mut progress)?, out)
