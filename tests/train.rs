@@ -115,6 +115,13 @@ fn halting_follows_tau_and_the_seed() {
         .collect::<Vec<_>>()
     };
     assert_eq!(run(7), run(7));
+    // N_sup 1 with exploration on: every slot halts after one step, and nothing panics.
+    let mut one = cfg.clone();
+    one.model.halt_max_steps = 1;
+    let mut t = Trainer::new(gpu(), one, 4, Checkpoint::PerCall, &w, 1).unwrap();
+    for _ in 0..3 {
+        assert_eq!(t.step(&train, 3).unwrap().halted, 4);
+    }
 }
 
 /// The official initialisation: truncated normal with the true std 1/sqrt(fan_in) (embeddings 1/sqrt(D),

@@ -183,7 +183,8 @@ impl<'g> Trainer<'g> {
         for (i, s) in self.state.slots.iter_mut().enumerate() {
             s.steps += 1;
             let explore = self.state.rng.f64() < m.halt_exploration_prob;
-            let min_steps = if explore { 2 + self.state.rng.below(m.halt_max_steps - 1) } else { 0 };
+            // Drawn from [2, N_sup]; with N_sup < 2 there is nothing to explore.
+            let min_steps = if explore && m.halt_max_steps >= 2 { 2 + self.state.rng.below(m.halt_max_steps - 1) } else { 0 };
             s.halted = halts(s.steps, q[2 * i], m.halt_max_steps, t.halt_tau, min_steps);
             halted_mask[i] = s.halted;
         }
