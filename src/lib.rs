@@ -4,4 +4,8 @@ pub mod model;
 pub mod ops;
 pub mod data;
 pub mod plan;
+/// Training is native-only; the browser build runs inference.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;

@@ -1,14 +1,14 @@
 //! `trm-gpu solve`: one Sudoku, step by step, with the halting confidence and an honest verdict.
 
 use super::GpuArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use image::{Rgb, RgbImage};
 use std::io::Read;
 use std::path::PathBuf;
 use trm_gpu::data::sudoku;
-use trm_gpu::model::infer::{plan_for, Solver, StepView};
-use trm_gpu::model::GpuRun;
+use trm_gpu::model::infer::{halt_threshold, parse_puzzle, plan_for, program, Solver, StepView};
+use trm_gpu::model::{CpuRun, Exec, GpuRun};
 use trm_gpu::train::checkpoint;
 
 #[derive(Args)]
@@ -27,6 +27,12 @@ pub struct SolveArgs {
     /// Draw the puzzle and the final answer, marking wrong or conflicting cells
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Also write every step's answer as JSON here
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Solve with the CPU twins instead of the GPU (as the browser demo does without WebGPU)
+    #[arg(long)]
+    cpu: bool,
 }
 
 pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
@@ -40,28 +46,37 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             s
         }
     };
-    let puzzle = sudoku::parse_grid(&text).context("the puzzle")?;
-    if !sudoku::conflicts(&puzzle).is_empty() {
-        bail!("the givens already conflict at cells {:?}", sudoku::conflicts(&puzzle));
-    }
-    let gpu = g.open()?;
-    let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64)?;
-    let mut solver = Solver::new(GpuRun::new(&gpu, &prog, &plan)?, h, &w);
+    let puzzle = parse_puzzle(&text, &cfg).context("the puzzle")?;
+    let gpu = if a.cpu { None } else { Some(g.open()?) };
+    let mut solver: Solver<Box<dyn Exec + '_>> = match &gpu {
+        None => {
+            println!("solving with the CPU twins");
+            let (prog, h) = program(&cfg);
+            Solver::new(Box::new(CpuRun::<f32>::new(&prog)), h, &w)
+        }
+        Some(gpu) => {
+            let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64)?;
+            Solver::new(Box::new(GpuRun::new(gpu, &prog, &plan)?), h, &w)
+        }
+    };
     solver.start(&cfg, &puzzle)?;
-    let threshold = (a.halt / (1.0 - a.halt)).ln();
-    let mut last: Option<StepView> = None;
+    let threshold = halt_threshold(a.halt);
+    let mut views: Vec<StepView> = Vec::new();
     for _ in 0..cfg.model.halt_max_steps {
         let started = std::time::Instant::now();
         let v = solver.step();
         println!("step {} (sigmoid(q_halt) {:.3}, {:.0} ms)", v.step, v.confidence, started.elapsed().as_secs_f64() * 1e3);
         println!("{}", sudoku::format_grid(&v.grid));
-        let halt = v.q_halt as f64 > threshold;
-        last = Some(v);
+        let halt = v.q_halt > threshold;
+        views.push(v);
         if halt && !a.all_steps {
             break;
         }
     }
-    let v = last.context("the model has no supervision steps")?;
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&views)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let v = views.pop().context("the model has no supervision steps")?;
     println!("{}", sudoku::pretty(&v.grid));
     if v.solved {
         println!("solved: a complete, valid grid that keeps every given ({} steps)", v.step);

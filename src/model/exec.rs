@@ -22,6 +22,21 @@ pub trait Exec {
     }
 }
 
+impl<E: Exec + ?Sized> Exec for Box<E> {
+    fn write(&mut self, t: T, data: &[f32]) {
+        (**self).write(t, data)
+    }
+    fn write_i32(&mut self, t: T, data: &[i32]) {
+        (**self).write_i32(t, data)
+    }
+    fn read(&mut self, t: T) -> Vec<f32> {
+        (**self).read(t)
+    }
+    fn run(&mut self) {
+        (**self).run()
+    }
+}
+
 /// The GPU executor bound to its device.
 pub struct GpuRun<'a> {
     pub gpu: &'a Gpu,

@@ -70,15 +70,50 @@ impl<E: Exec> Solver<E> {
         Ok(())
     }
 
-    /// Run one supervision step and read the answer.
-    pub fn step(&mut self) -> StepView {
+    /// Launch one supervision step; its answer is then in `h.logits` and `h.q` (see [`Solver::answer`]).
+    pub fn launch(&mut self) {
         self.ex.write_i32(self.h.reset, &[(self.step == 0) as i32]);
         self.ex.run();
         self.step += 1;
+    }
+
+    /// The step's answer from the logits and q it wrote (read back by the caller, blocking or not).
+    pub fn answer(&self, logits: &[f32], q: &[f32]) -> StepView {
+        view(self.step, &self.puzzle, logits, q[0])
+    }
+
+    /// Run one supervision step and read the answer (blocking readback).
+    pub fn step(&mut self) -> StepView {
+        self.launch();
         let logits = self.ex.read(self.h.logits);
         let q = self.ex.read(self.h.q);
-        view(self.step, &self.puzzle, &logits, q[0])
+        self.answer(&logits, &q)
     }
+}
+
+/// Read a pasted puzzle for this model: 81 or 16 cells ('.' or '0' blank, separators allowed), the size the
+/// model was trained on, and givens that do not already clash.
+pub fn parse_puzzle(text: &str, cfg: &Config) -> Result<Vec<u8>> {
+    let puzzle = sudoku::parse_grid(text)?;
+    let n = (cfg.model.seq_len as f64).sqrt() as usize;
+    ensure!(
+        puzzle.len() == cfg.model.seq_len,
+        "this model solves {n}x{n} Sudoku ({} cells), but the puzzle has {} cells",
+        cfg.model.seq_len,
+        puzzle.len()
+    );
+    let clash = sudoku::conflicts(&puzzle);
+    ensure!(
+        clash.is_empty(),
+        "the givens already conflict at {}",
+        clash.iter().map(|&i| format!("r{}c{}", i / n + 1, i % n + 1)).collect::<Vec<_>>().join(", ")
+    );
+    Ok(puzzle)
+}
+
+/// The logit threshold for halting confidence τ: halt when q_halt > log(τ/(1−τ)).
+pub fn halt_threshold(tau: f64) -> f32 {
+    (tau / (1.0 - tau)).ln() as f32
 }
 
 /// The answer from the logits (cells × vocab): argmax tokens back to digits.

@@ -4,6 +4,7 @@ pub mod exec;
 pub mod infer;
 pub mod memory;
 pub mod params;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod parity;
 pub mod program;
 pub mod trm;

@@ -154,6 +154,21 @@ impl Weights {
         Ok(Weights { tensors })
     }
 
+    /// A trm-gpu weights file (bytes of a model.safetensors) and the config in its metadata; `name` labels errors.
+    pub fn from_checkpoint(bytes: &[u8], name: &str) -> Result<(super::Config, Weights)> {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| anyhow::anyhow!("{name}: not a valid safetensors file ({e})"))?;
+        let cfg_text = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("config"))
+            .with_context(|| format!("{name}: no \"config\" in the safetensors metadata"))?;
+        let cfg = super::Config::from_json(cfg_text).with_context(|| format!("{name}: config metadata"))?;
+        let w = Weights::from_safetensors(bytes, "").with_context(|| name.to_string())?;
+        w.check(&cfg.model).with_context(|| name.to_string())?;
+        Ok((cfg, w))
+    }
+
     pub fn load(path: &std::path::Path, c: &ModelConfig) -> Result<Weights> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let w = Weights::from_safetensors(&bytes, "").with_context(|| format!("{}", path.display()))?;

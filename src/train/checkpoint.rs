@@ -29,17 +29,7 @@ pub fn save_weights(path: &Path, cfg: &Config, w: &Weights) -> Result<()> {
 /// Load a weights file and the config stored in its metadata.
 pub fn load_weights(path: &Path) -> Result<(Config, Weights)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file ({e})", path.display()))?;
-    let cfg_text = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("config"))
-        .with_context(|| format!("{}: no \"config\" in the safetensors metadata", path.display()))?;
-    let cfg = Config::from_json(cfg_text).with_context(|| format!("{}: config metadata", path.display()))?;
-    let w = Weights::from_safetensors(&bytes, "").with_context(|| format!("{}", path.display()))?;
-    w.check(&cfg.model).with_context(|| format!("{}", path.display()))?;
-    Ok((cfg, w))
+    Weights::from_checkpoint(&bytes, &path.display().to_string())
 }
 
 /// Write both checkpoint files into `dir`.

@@ -1,0 +1,124 @@
+//! The browser build: a trained model solving one Sudoku step by step, on WebGPU when the page has it and on
+//! the CPU twins when it does not. Same shaders, same program, same planner as the native solver.
+
+use crate::data::sudoku::format_grid;
+use crate::gpu::{Gpu, GpuOptions, GpuTensor};
+use crate::model::infer::{parse_puzzle, plan_for, program, Solver};
+use crate::model::{Config, CpuRun, GpuRun, Weights};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+fn js_err(e: anyhow::Error) -> JsValue {
+    js_sys::Error::new(&format!("{e:#}")).into()
+}
+
+enum Engine {
+    /// The device lives as long as the page: it is leaked once so the executor can borrow it.
+    Gpu(&'static Gpu, Solver<GpuRun<'static>>),
+    Cpu(Solver<CpuRun<f32>>),
+}
+
+/// A loaded model and the puzzle it is working on.
+#[wasm_bindgen]
+pub struct WebSolver {
+    cfg: Config,
+    params: usize,
+    backend: String,
+    engine: Rc<RefCell<Engine>>,
+}
+
+#[wasm_bindgen]
+impl WebSolver {
+    /// Load a model.safetensors. With `use_gpu`, open WebGPU's adapter; if there is none, or `use_gpu` is
+    /// false, solve with the CPU twins. `backend()` says which.
+    pub async fn create(model: Vec<u8>, use_gpu: bool) -> Result<WebSolver, JsValue> {
+        console_error_panic_hook::set_once();
+        let (cfg, w) = Weights::from_checkpoint(&model, "model.safetensors").map_err(js_err)?;
+        let params = w.num_parameters(&cfg.model);
+        let gpu = if use_gpu { Gpu::new(&GpuOptions::default()).await.ok() } else { None };
+        let (backend, engine) = match gpu {
+            Some(gpu) => {
+                let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+                let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64).map_err(js_err)?;
+                let run = GpuRun::new(gpu, &prog, &plan).map_err(js_err)?;
+                let name = if gpu.info.name.is_empty() { "unnamed adapter".to_string() } else { gpu.info.name.clone() };
+                (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &w)))
+            }
+            None => {
+                let (prog, h) = program(&cfg);
+                let why = if use_gpu { "no WebGPU adapter" } else { "WebGPU off" };
+                (format!("CPU fallback ({why}): the Rust CPU twins in wasm"), Engine::Cpu(Solver::new(CpuRun::new(&prog), h, &w)))
+            }
+        };
+        Ok(WebSolver { cfg, params, backend, engine: Rc::new(RefCell::new(engine)) })
+    }
+
+    /// Where the model runs: the WebGPU adapter, or the CPU fallback and why.
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    pub fn on_gpu(&self) -> bool {
+        matches!(*self.engine.borrow(), Engine::Gpu(..))
+    }
+
+    /// The model as JSON: grid side, parameters, D, layers, T, n, N_sup, token mixer.
+    pub fn info(&self) -> String {
+        let m = &self.cfg.model;
+        serde_json::json!({
+            "side": (m.seq_len as f64).sqrt() as usize,
+            "parameters": self.params,
+            "hidden_size": m.hidden_size,
+            "layers": m.layers,
+            "T": m.h_cycles,
+            "n": m.l_cycles,
+            "max_steps": m.halt_max_steps,
+            "mixer": if m.mlp_t { "mlp" } else { "attention" },
+        })
+        .to_string()
+    }
+
+    /// Start on a pasted puzzle and return it as one line ('.' for blanks). Throws an Error with a readable
+    /// message for a wrong length, an illegal character or givens that already conflict.
+    pub fn start(&self, text: &str) -> Result<String, JsValue> {
+        let puzzle = parse_puzzle(text, &self.cfg).map_err(js_err)?;
+        match &mut *self.engine.borrow_mut() {
+            Engine::Gpu(_, s) => s.start(&self.cfg, &puzzle),
+            Engine::Cpu(s) => s.start(&self.cfg, &puzzle),
+        }
+        .map_err(js_err)?;
+        Ok(format_grid(&puzzle))
+    }
+
+    /// Run one supervision step; resolves to the step's answer as JSON (step, grid, q_halt, confidence,
+    /// conflicts, changed_givens, solved). The GPU readback is awaited, so the page never blocks.
+    pub fn step(&self) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let pending: Option<(&'static Gpu, GpuTensor, GpuTensor)> = match &mut *engine.borrow_mut() {
+                Engine::Gpu(gpu, s) => {
+                    s.launch();
+                    let t = &s.ex.exec.tensors;
+                    Some((*gpu, t[s.h.logits].clone(), t[s.h.q].clone()))
+                }
+                Engine::Cpu(_) => None,
+            };
+            let view = match pending {
+                Some((gpu, logits, q)) => {
+                    let logits = gpu.read_async::<f32>(&logits).await.map_err(js_err)?;
+                    let q = gpu.read_async::<f32>(&q).await.map_err(js_err)?;
+                    match &*engine.borrow() {
+                        Engine::Gpu(_, s) => s.answer(&logits, &q),
+                        Engine::Cpu(_) => unreachable!("the engine does not change"),
+                    }
+                }
+                None => match &mut *engine.borrow_mut() {
+                    Engine::Cpu(s) => s.step(),
+                    Engine::Gpu(..) => unreachable!("the engine does not change"),
+                },
+            };
+            Ok(JsValue::from_str(&serde_json::to_string(&view).map_err(|e| js_err(e.into()))?))
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! The browser demo for real: web/build.sh builds the wasm package, headless Chromium opens web/ on SwiftShader's
+//! WebGPU and again with navigator.gpu removed (the CPU fallback), and the grid the page shows after every step
+//! must equal what native `trm-gpu solve` prints for the same shipped checkpoint and puzzle.
+//! Needs chromium, node and npm (`.ci/run` installs them).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: could not start ({e}); .ci/run installs what it needs"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+fn grids(steps: &Value) -> Vec<String> {
+    steps.as_array().expect("steps").iter().map(|s| s["grid"].as_str().expect("grid").to_string()).collect()
+}
+
+#[test]
+fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = Path::new(env!("CARGO_BIN_EXE_trm-gpu"));
+    let target = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let out = target.join("browser");
+    std::fs::create_dir_all(&out).unwrap();
+
+    // The wasm package, built in its own target dir so it never waits on this test's cargo lock.
+    run(Command::new("bash").arg(root.join("web/build.sh")).env("CARGO_TARGET_DIR", target.join("web-wasm")), "web/build.sh");
+    if !root.join("web/node_modules/playwright-core").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("web")), "npm ci in web/");
+    }
+
+    // The shipped model and its hardest example.
+    let models: Value = serde_json::from_str(&std::fs::read_to_string(root.join("web/models.json")).unwrap()).unwrap();
+    let model = &models[0];
+    let checkpoint = root.join("web").join(model["file"].as_str().unwrap());
+    let puzzle = model["examples"].as_array().unwrap().last().unwrap()["puzzle"].as_str().unwrap().to_string();
+
+    let native: PathBuf = out.join("native.json");
+    let mut solve = Command::new(exe);
+    solve.arg("solve").arg("--checkpoint").arg(&checkpoint).arg(&puzzle).arg("--all-steps").arg("--json").arg(&native);
+    println!("{}", run(&mut solve, "trm-gpu solve"));
+    let native: Value = serde_json::from_str(&std::fs::read_to_string(&native).unwrap()).unwrap();
+    let want: Vec<String> = native
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["grid"].as_array().unwrap().iter().map(|d| match d.as_u64().unwrap() { 0 => '.', d => char::from(b'0' + d as u8) }).collect())
+        .collect();
+
+    let report = out.join("report.json");
+    let shot = out.join("solved.png");
+    run(Command::new("node").arg(root.join("web/browser-test.mjs")).arg(&puzzle).arg(&report).arg(&shot), "node web/browser-test.mjs");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+
+    // 1. WebGPU, step for step equal to native.
+    let gpu = &r["gpu"];
+    assert_eq!(gpu["on_gpu"], "yes", "the page did not use WebGPU: {}", gpu["backend"]);
+    assert!(gpu["backend"].as_str().unwrap().starts_with("WebGPU"), "{}", gpu["backend"]);
+    assert_eq!(grids(&gpu["steps"]), want, "WebGPU grids differ from native trm-gpu solve");
+    // 2. The CPU fallback, with navigator.gpu removed.
+    let cpu = &r["cpu"];
+    assert_eq!(cpu["on_gpu"], "no");
+    assert!(cpu["backend"].as_str().unwrap().contains("CPU fallback"), "{}", cpu["backend"]);
+    assert_eq!(grids(&cpu["steps"]), want, "CPU-fallback grids differ from native trm-gpu solve");
+    // The verdict matches native's.
+    let solved = native.as_array().unwrap().last().unwrap()["solved"].as_bool().unwrap();
+    for page in [gpu, cpu] {
+        let verdict = page["verdict"].as_str().unwrap();
+        assert_eq!(verdict.starts_with("Solved"), solved, "verdict {verdict:?} but native solved = {solved}");
+    }
+    // 3. Bad input gets a clear inline message and the page keeps working.
+    let bad = &gpu["bad_input"];
+    assert!(bad["wrong_length"].as_str().unwrap().contains("cells"), "{bad}");
+    assert!(bad["illegal_character"].as_str().unwrap().contains("character 'x'"), "{bad}");
+    assert!(bad["conflicting_givens"].as_str().unwrap().contains("conflict at r1c1, r1c2"), "{bad}");
+    assert_eq!(gpu["state_after_bad_input"], "done");
+    // 4. The screenshot is kept.
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot at {}", shot.display());
+
+    let wasm = std::fs::metadata(root.join("web/pkg/trm_gpu_bg.wasm")).unwrap().len();
+    let mean = |p: &Value| {
+        let ms: Vec<f64> = p["steps"].as_array().unwrap().iter().map(|s| s["ms"].as_f64().unwrap()).collect();
+        ms.iter().sum::<f64>() / ms.len() as f64
+    };
+    println!(
+        "wasm {} KiB; WebGPU ({}): load {} ms, {:.1} ms per step; CPU fallback: load {} ms, {:.1} ms per step; screenshot {}",
+        wasm / 1024,
+        gpu["backend"],
+        gpu["load_ms"],
+        mean(gpu),
+        cpu["load_ms"],
+        mean(cpu),
+        shot.display()
+    );
+}
