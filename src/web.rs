@@ -1,9 +1,9 @@
 //! The browser build: a trained model solving one Sudoku step by step, on WebGPU when the page has it and on
 //! the CPU twins when it does not. Same shaders, same program, same planner as the native solver.
 
-use crate::data::sudoku::format_grid;
+use crate::data::sudoku::{format_grid, to_tokens};
 use crate::gpu::{Gpu, GpuOptions, GpuTensor};
-use crate::model::infer::{parse_puzzle, plan_for, program, Solver};
+use crate::model::infer::{parse_puzzle, plan_for, program, view, Solver};
 use crate::model::{Config, CpuRun, GpuRun, Weights};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -26,6 +26,8 @@ pub struct WebSolver {
     params: usize,
     backend: String,
     engine: Rc<RefCell<Engine>>,
+    /// The current puzzle's digits (0 blank).
+    puzzle: Rc<RefCell<Vec<u8>>>,
 }
 
 #[wasm_bindgen]
@@ -43,15 +45,15 @@ impl WebSolver {
                 let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64).map_err(js_err)?;
                 let run = GpuRun::new(gpu, &prog, &plan).map_err(js_err)?;
                 let name = if gpu.info.name.is_empty() { "unnamed adapter".to_string() } else { gpu.info.name.clone() };
-                (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &w)))
+                (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &cfg, &w)))
             }
             None => {
                 let (prog, h) = program(&cfg);
                 let why = if use_gpu { "no WebGPU adapter" } else { "WebGPU off" };
-                (format!("CPU fallback ({why}): the Rust CPU twins in wasm"), Engine::Cpu(Solver::new(CpuRun::new(&prog), h, &w)))
+                (format!("CPU fallback ({why}): the Rust CPU twins in wasm"), Engine::Cpu(Solver::new(CpuRun::new(&prog), h, &cfg, &w)))
             }
         };
-        Ok(WebSolver { cfg, params, backend, engine: Rc::new(RefCell::new(engine)) })
+        Ok(WebSolver { cfg, params, backend, engine: Rc::new(RefCell::new(engine)), puzzle: Rc::default() })
     }
 
     /// Where the model runs: the WebGPU adapter, or the CPU fallback and why.
@@ -83,42 +85,49 @@ impl WebSolver {
     /// message for a wrong length, an illegal character or givens that already conflict.
     pub fn start(&self, text: &str) -> Result<String, JsValue> {
         let puzzle = parse_puzzle(text, &self.cfg).map_err(js_err)?;
+        let tokens = to_tokens(&puzzle);
         match &mut *self.engine.borrow_mut() {
-            Engine::Gpu(_, s) => s.start(&self.cfg, &puzzle),
-            Engine::Cpu(s) => s.start(&self.cfg, &puzzle),
+            Engine::Gpu(_, s) => s.start(&tokens, 0),
+            Engine::Cpu(s) => s.start(&tokens, 0),
         }
         .map_err(js_err)?;
-        Ok(format_grid(&puzzle))
+        let line = format_grid(&puzzle);
+        *self.puzzle.borrow_mut() = puzzle;
+        Ok(line)
     }
 
     /// Run one supervision step; resolves to the step's answer as JSON (step, grid, q_halt, confidence,
     /// conflicts, changed_givens, solved). The GPU readback is awaited, so the page never blocks.
     pub fn step(&self) -> js_sys::Promise {
         let engine = self.engine.clone();
+        let puzzle = self.puzzle.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let pending: Option<(&'static Gpu, GpuTensor, GpuTensor)> = match &mut *engine.borrow_mut() {
+            let (pending, step) = match &mut *engine.borrow_mut() {
                 Engine::Gpu(gpu, s) => {
                     s.launch();
                     let t = &s.ex.exec.tensors;
-                    Some((*gpu, t[s.h.logits].clone(), t[s.h.q].clone()))
+                    (Readback::Gpu(*gpu, t[s.h.logits].clone(), t[s.h.q].clone()), s.steps)
                 }
-                Engine::Cpu(_) => None,
-            };
-            let view = match pending {
-                Some((gpu, logits, q)) => {
-                    let logits = gpu.read_async::<f32>(&logits).await.map_err(js_err)?;
-                    let q = gpu.read_async::<f32>(&q).await.map_err(js_err)?;
-                    match &*engine.borrow() {
-                        Engine::Gpu(_, s) => s.answer(&logits, &q),
-                        Engine::Cpu(_) => unreachable!("the engine does not change"),
-                    }
+                Engine::Cpu(s) => {
+                    let (logits, q) = s.step();
+                    (Readback::Done(logits, q), s.steps)
                 }
-                None => match &mut *engine.borrow_mut() {
-                    Engine::Cpu(s) => s.step(),
-                    Engine::Gpu(..) => unreachable!("the engine does not change"),
-                },
             };
-            Ok(JsValue::from_str(&serde_json::to_string(&view).map_err(|e| js_err(e.into()))?))
+            let (logits, q) = match pending {
+                Readback::Done(logits, q) => (logits, q),
+                Readback::Gpu(gpu, logits, q) => (
+                    gpu.read_async::<f32>(&logits).await.map_err(js_err)?,
+                    gpu.read_async::<f32>(&q).await.map_err(js_err)?[0],
+                ),
+            };
+            let v = view(step, &puzzle.borrow(), &logits, q);
+            Ok(JsValue::from_str(&serde_json::to_string(&v).map_err(|e| js_err(e.into()))?))
         })
     }
+}
+
+/// A step's logits: already on the host (CPU), or still to be read back from these tensors (GPU).
+enum Readback {
+    Done(Vec<f32>, f32),
+    Gpu(&'static Gpu, GpuTensor, GpuTensor),
 }

@@ -116,3 +116,91 @@ fn ablate_miniature() {
     let (ok, t) = run(&["ablate", "--variants", "bogus"]);
     assert!(!ok && t.contains("unknown variant \"bogus\""), "{t}");
 }
+
+/// A model checkpoint with random weights for `cfg` (the plumbing is what these tests check).
+fn untrained(dir: &std::path::Path, cfg: &trm_gpu::model::Config) -> String {
+    let ck = dir.join("model.safetensors");
+    trm_gpu::train::checkpoint::save_weights(&ck, cfg, &trm_gpu::model::Weights::init(&cfg.model, 0)).unwrap();
+    ck.to_str().unwrap().to_string()
+}
+
+/// `solve` on a Sudoku: every step printed, an honest verdict, the JSON and PNG outputs, and bad puzzles refused.
+#[test]
+fn solve_sudoku_steps_verdict_and_bad_puzzles() {
+    let d = tmp("solve-sudoku");
+    let ck = untrained(&d, &trm_gpu::model::Config::preset("tiny-sudoku4-mlp").unwrap());
+    let (json, png) = (d.join("steps.json"), d.join("answer.png"));
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "1..4.4...3.1.1..", "--all-steps", "--json", json.to_str().unwrap(), "--png", png.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    assert!(t.contains("step 1 (sigmoid(q_halt)") && t.contains("step 8 (sigmoid(q_halt)"), "{t}");
+    // An untrained model does not solve it, and says so.
+    assert!(t.contains("NOT solved:"), "{t}");
+    let steps: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(steps.as_array().unwrap().len(), 8);
+    assert!(image::open(&png).is_ok());
+    // The CPU twins give the same first answer as the GPU.
+    let (ok, c) = run(&["solve", "--checkpoint", &ck, "1..4.4...3.1.1..", "--cpu"]);
+    let first = |t: &str| t.lines().skip_while(|l| !l.starts_with("step 1 ")).nth(1).map(String::from);
+    assert!(ok && first(&c).is_some() && first(&c) == first(&t), "{c}\n{t}");
+    for (puzzle, want) in [
+        ("1..4.4...3.1.1.", "15 cells, expected 16 or 81"),
+        ("1..4.4...3.1.1.x", "unexpected character 'x'"),
+        ("11..............", "the givens already conflict at r1c1, r1c2"),
+        (&".".repeat(81), "this model solves 4x4 Sudoku (16 cells), but the puzzle has 81 cells"),
+    ] {
+        let (ok, t) = run(&["solve", "--checkpoint", &ck, puzzle]);
+        assert!(!ok && t.contains(want), "{puzzle}: {t}");
+    }
+}
+
+/// `solve` on a maze text: the maze after each step and a shortest-path verdict; a wrong-size maze is refused.
+#[test]
+fn solve_maze_text() {
+    let d = tmp("solve-maze");
+    let mut cfg = trm_gpu::model::Config::preset("tiny-maze-att").unwrap();
+    cfg.model.seq_len = 36;
+    cfg.model.halt_max_steps = 2;
+    let ck = untrained(&d, &cfg);
+    let maze = "######\n#S   #\n# ## #\n#  # #\n# #G #\n######\n";
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, maze, "--all-steps"]);
+    assert!(ok, "{t}");
+    assert!(t.contains("step 2 (sigmoid(q_halt)") && (t.contains("NOT solved:") || t.contains("solved: a shortest path")), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "#####\n#S  #\n# # #\n#  G#\n#####\n"]);
+    assert!(!ok && t.contains("this model reads 36 tokens"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "######\n#S   #\n# ## #\n#  # #\n# #  #\n######\n"]);
+    assert!(!ok && t.contains("the maze"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "######\n#S   #\n# ## \n"]);
+    assert!(!ok && t.contains("maze row 1 has 6 characters"), "{t}");
+}
+
+/// `solve` on an ARC task JSON: its test inputs with the puzzle embedding found in the dataset, the cropped
+/// answer grid per step and a verdict against the task's test output.
+#[test]
+fn solve_arc_task_json() {
+    let d = tmp("solve-arc");
+    let bundle: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/arc/arc-agi-1.json")).unwrap(),
+    )
+    .unwrap();
+    let (id, task) = bundle["eval"].as_object().unwrap().iter().next().unwrap();
+    std::fs::create_dir_all(d.join("tasks/evaluation")).unwrap();
+    std::fs::create_dir_all(d.join("tasks/training")).unwrap();
+    std::fs::write(d.join(format!("tasks/evaluation/{id}.json")), task.to_string()).unwrap();
+    let data = d.join("data");
+    let (ok, t) = run(&["data", "arc", "--from", d.join("tasks").to_str().unwrap(), "--aug", "1", "--out", data.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    let test = trm_gpu::data::dataset::Dataset::load(&data.join("test.trmd")).unwrap();
+    let mut cfg = trm_gpu::model::Config::preset("tiny-maze-att").unwrap();
+    cfg.model.vocab_size = 12;
+    cfg.model.halt_max_steps = 2;
+    cfg.model.puzzle_emb_ndim = 32;
+    cfg.model.puzzle_emb_len = 1;
+    cfg.model.num_puzzle_identifiers = test.num_puzzle_identifiers;
+    let ck = untrained(&d, &cfg);
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, &task.to_string(), "--data", data.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    assert!(t.contains("step 1 (sigmoid(q_halt)") && !t.contains("blank puzzle identifier"), "{t}");
+    assert!(t.contains("NOT correct:") || t.contains("correct: the answer equals"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "{\"train\": []}"]);
+    assert!(!ok && t.contains("the ARC task"), "{t}");
+}

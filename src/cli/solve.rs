@@ -1,14 +1,17 @@
-//! `trm-gpu solve`: one Sudoku, step by step, with the halting confidence and an honest verdict.
+//! `trm-gpu solve`: one puzzle (a Sudoku, a maze or an ARC task), step by step, with the halting confidence
+//! and an honest verdict.
 
 use super::GpuArgs;
-use anyhow::{Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use image::{Rgb, RgbImage};
 use std::io::Read;
 use std::path::PathBuf;
-use trm_gpu::data::sudoku;
-use trm_gpu::model::infer::{halt_threshold, parse_puzzle, plan_for, program, Solver, StepView};
-use trm_gpu::model::{CpuRun, Exec, GpuRun};
+use trm_gpu::data::arc::{self, Grid};
+use trm_gpu::data::dataset::Dataset;
+use trm_gpu::data::{maze, sudoku};
+use trm_gpu::model::infer::{argmax_tokens, halt_threshold, parse_puzzle, plan_for, program, view, Solver, StepView};
+use trm_gpu::model::{Config, CpuRun, Exec, GpuRun};
 use trm_gpu::train::checkpoint;
 
 #[derive(Args)]
@@ -16,7 +19,8 @@ pub struct SolveArgs {
     /// A model.safetensors (or a run's checkpoint directory)
     #[arg(long)]
     checkpoint: PathBuf,
-    /// The puzzle: 81 or 16 cells, '.' or '0' for blanks, separators allowed; '-' or nothing reads stdin
+    /// The puzzle: a Sudoku (81 or 16 cells, '.' or '0' for blanks, separators allowed), a maze (rows over
+    /// "# SGo"), or an ARC task JSON; '-' or nothing reads stdin
     puzzle: Option<String>,
     /// Stop when sigmoid(q_halt) > τ
     #[arg(long, default_value_t = 0.5)]
@@ -24,7 +28,7 @@ pub struct SolveArgs {
     /// Run every supervision step, ignoring halting
     #[arg(long)]
     all_steps: bool,
-    /// Draw the puzzle and the final answer, marking wrong or conflicting cells
+    /// Sudoku: draw the puzzle and the final answer, marking wrong or conflicting cells
     #[arg(long)]
     png: Option<PathBuf>,
     /// Also write every step's answer as JSON here
@@ -33,6 +37,62 @@ pub struct SolveArgs {
     /// Solve with the CPU twins instead of the GPU (as the browser demo does without WebGPU)
     #[arg(long)]
     cpu: bool,
+    /// ARC: the dataset directory the model was trained on, to find the task's puzzle embedding
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+/// What the text holds.
+enum Puzzle {
+    /// Digits, 0 for blanks.
+    Sudoku(Vec<u8>),
+    /// Maze tokens.
+    Maze(Vec<u8>),
+    /// The test inputs of an ARC task, with their expected outputs where the JSON has them.
+    Arc(Vec<(Grid, Option<Grid>)>),
+}
+
+impl Puzzle {
+    /// An ARC task is a JSON object; a maze has walls ('#'); anything else is read as a Sudoku.
+    fn read(text: &str, cfg: &Config) -> Result<Puzzle> {
+        let t = text.trim();
+        if t.starts_with('{') {
+            let value = serde_json::from_str(t).context("the ARC task is not valid JSON")?;
+            let task = arc::parse_task("task", value).context("the ARC task")?;
+            return Ok(Puzzle::Arc(task.test.into_iter().map(|p| (p.input, p.output)).collect()));
+        }
+        if t.contains('#') {
+            let rows: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let n = rows.len();
+            for (i, r) in rows.iter().enumerate() {
+                ensure!(r.chars().count() == n, "maze row {} has {} characters; a {n}-row maze needs {n} in every row", i + 1, r.chars().count());
+            }
+            let tokens = maze::to_tokens(&rows.concat()).context("the maze")?;
+            maze::shortest_distance(&tokens).context("the maze")?;
+            return Ok(Puzzle::Maze(tokens));
+        }
+        Ok(Puzzle::Sudoku(parse_puzzle(text, cfg)?))
+    }
+
+    /// Model inputs, one per test input: tokens and the expected answer, if known.
+    fn inputs(&self) -> Vec<Vec<u8>> {
+        match self {
+            Puzzle::Sudoku(p) => vec![sudoku::to_tokens(p)],
+            Puzzle::Maze(m) => vec![m.clone()],
+            Puzzle::Arc(tests) => tests.iter().map(|(g, _)| arc::to_canvas(g, 0, 0)).collect(),
+        }
+    }
+}
+
+/// One step's answer, for the JSON output.
+#[derive(serde::Serialize)]
+struct Answer {
+    test: usize,
+    step: usize,
+    q_halt: f32,
+    confidence: f32,
+    /// The answer as text rows.
+    rows: Vec<String>,
 }
 
 pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
@@ -46,37 +106,112 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             s
         }
     };
-    let puzzle = parse_puzzle(&text, &cfg).context("the puzzle")?;
+    let puzzle = Puzzle::read(&text, &cfg).context("the puzzle")?;
+    let inputs = puzzle.inputs();
+    let m = &cfg.model;
+    for x in &inputs {
+        let top = *x.iter().max().unwrap_or(&0) as usize;
+        ensure!(
+            x.len() == m.seq_len && top < m.vocab_size,
+            "this model reads {} tokens over a vocabulary of {}, but the puzzle is {} tokens up to {top}: it was trained on another task or size",
+            m.seq_len,
+            m.vocab_size,
+            x.len()
+        );
+    }
+    if a.png.is_some() && !matches!(puzzle, Puzzle::Sudoku(_)) {
+        bail!("--png draws Sudoku only");
+    }
+    let ids = match &puzzle {
+        Puzzle::Arc(_) => arc_identifiers(&inputs, a.data.as_ref())?,
+        _ => vec![0; inputs.len()],
+    };
+
     let gpu = if a.cpu { None } else { Some(g.open()?) };
     let mut solver: Solver<Box<dyn Exec + '_>> = match &gpu {
         None => {
             println!("solving with the CPU twins");
             let (prog, h) = program(&cfg);
-            Solver::new(Box::new(CpuRun::<f32>::new(&prog)), h, &w)
+            Solver::new(Box::new(CpuRun::<f32>::new(&prog)), h, &cfg, &w)
         }
         Some(gpu) => {
             let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64)?;
-            Solver::new(Box::new(GpuRun::new(gpu, &prog, &plan)?), h, &w)
+            Solver::new(Box::new(GpuRun::new(gpu, &prog, &plan)?), h, &cfg, &w)
         }
     };
-    solver.start(&cfg, &puzzle)?;
     let threshold = halt_threshold(a.halt);
-    let mut views: Vec<StepView> = Vec::new();
-    for _ in 0..cfg.model.halt_max_steps {
-        let started = std::time::Instant::now();
-        let v = solver.step();
-        println!("step {} (sigmoid(q_halt) {:.3}, {:.0} ms)", v.step, v.confidence, started.elapsed().as_secs_f64() * 1e3);
-        println!("{}", sudoku::format_grid(&v.grid));
-        let halt = v.q_halt > threshold;
-        views.push(v);
-        if halt && !a.all_steps {
-            break;
+    let mut answers = Vec::new();
+    let mut sudoku_views: Vec<StepView> = Vec::new();
+    for (test, (x, &id)) in inputs.iter().zip(&ids).enumerate() {
+        if inputs.len() > 1 {
+            println!("test input {}", test + 1);
+        }
+        solver.start(x, id)?;
+        let mut last = Vec::new();
+        for _ in 0..m.halt_max_steps {
+            let started = std::time::Instant::now();
+            let (logits, q) = solver.step();
+            let tokens = argmax_tokens(&logits, m.seq_len);
+            let confidence = 1.0 / (1.0 + (-q).exp());
+            println!("step {} (sigmoid(q_halt) {confidence:.3}, {:.0} ms)", solver.steps, started.elapsed().as_secs_f64() * 1e3);
+            let rows = match &puzzle {
+                Puzzle::Sudoku(p) => {
+                    let v = view(solver.steps, p, &logits, q);
+                    let line = sudoku::format_grid(&v.grid);
+                    sudoku_views.push(v);
+                    vec![line]
+                }
+                Puzzle::Maze(_) => {
+                    let side = maze::side(m.seq_len)?;
+                    maze::to_text(&tokens).chars().collect::<Vec<_>>().chunks(side).map(|r| r.iter().collect()).collect()
+                }
+                Puzzle::Arc(_) => grid_rows(&arc::crop(&tokens)),
+            };
+            println!("{}", rows.join("\n"));
+            answers.push(Answer { test, step: solver.steps, q_halt: q, confidence, rows });
+            last = tokens;
+            if q > threshold && !a.all_steps {
+                break;
+            }
+        }
+        match &puzzle {
+            Puzzle::Sudoku(p) => sudoku_verdict(p, sudoku_views.last().context("no supervision steps")?, a.png.as_ref())?,
+            Puzzle::Maze(q) => match maze::check_path(q, &last) {
+                Ok(()) => println!("solved: a shortest path from S to G ({} steps)", solver.steps),
+                Err(e) => println!("NOT solved: {e}"),
+            },
+            Puzzle::Arc(tests) => {
+                let got = arc::crop(&last);
+                match &tests[test].1 {
+                    Some(want) if *want == got => println!("correct: the answer equals the task's test output"),
+                    Some(want) => println!(
+                        "NOT correct: the answer is {}x{}, the expected output {}x{}{}",
+                        got.h,
+                        got.w,
+                        want.h,
+                        want.w,
+                        if (got.h, got.w) == (want.h, want.w) {
+                            format!(", {} cells differ", got.cells.iter().zip(&want.cells).filter(|(a, b)| a != b).count())
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => println!("the task has no test output to compare with"),
+                }
+            }
         }
     }
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&views)?).with_context(|| format!("writing {}", p.display()))?;
+        let text = match &puzzle {
+            Puzzle::Sudoku(_) => serde_json::to_string_pretty(&sudoku_views)?,
+            _ => serde_json::to_string_pretty(&answers)?,
+        };
+        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
     }
-    let v = views.pop().context("the model has no supervision steps")?;
+    Ok(())
+}
+
+fn sudoku_verdict(puzzle: &[u8], v: &StepView, png: Option<&PathBuf>) -> Result<()> {
     println!("{}", sudoku::pretty(&v.grid));
     if v.solved {
         println!("solved: a complete, valid grid that keeps every given ({} steps)", v.step);
@@ -88,11 +223,42 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             v.changed_givens.len()
         );
     }
-    if let Some(p) = &a.png {
-        render(&puzzle, &v).save(p).with_context(|| format!("writing {}", p.display()))?;
+    if let Some(p) = png {
+        render(puzzle, v).save(p).with_context(|| format!("writing {}", p.display()))?;
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+fn grid_rows(g: &Grid) -> Vec<String> {
+    if g.h == 0 {
+        return vec!["(no grid: the answer does not start with a colour)".into()];
+    }
+    g.cells.chunks(g.w).map(|r| r.iter().map(|c| char::from(b'0' + c)).collect()).collect()
+}
+
+/// The puzzle identifier of each ARC test input: the one the dataset gave the same input (original
+/// orientation), or the blank identifier 0 when there is no dataset or no match.
+fn arc_identifiers(inputs: &[Vec<u8>], data: Option<&PathBuf>) -> Result<Vec<u32>> {
+    let Some(dir) = data else {
+        println!("no --data: using the blank puzzle identifier (the model's task embeddings are not used)");
+        return Ok(vec![0; inputs.len()]);
+    };
+    let test = Dataset::load(&dir.join("test.trmd"))?;
+    let train = Dataset::load(&dir.join("train.trmd"))?;
+    Ok(inputs
+        .iter()
+        .enumerate()
+        .map(|(k, x)| {
+            let found = [&test, &train]
+                .iter()
+                .find_map(|d| (0..d.len()).find(|&i| d.example(i).input == x.as_slice()).map(|i| d.example(i).puzzle_identifier));
+            if found.is_none() {
+                println!("test input {}: not in {}; using the blank puzzle identifier", k + 1, dir.display());
+            }
+            found.unwrap_or(0)
+        })
+        .collect())
 }
 
 /// 3×5 pixel digits 0..9, one row of bits per line.

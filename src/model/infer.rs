@@ -1,5 +1,5 @@
-//! Solving one Sudoku step by step with a trained model, on any executor (GPU, or the CPU twins where there is
-//! none): the grid after each supervision step, sigmoid(q_halt), and an honest verdict.
+//! Solving one puzzle step by step with a trained model, on any executor (GPU, or the CPU twins where there is
+//! none): the answer after each supervision step with sigmoid(q_halt); for Sudoku, an honest verdict.
 
 use super::exec::Exec;
 use super::trm::{build_step, Checkpoint, Handles, StepOptions};
@@ -38,57 +38,49 @@ pub fn plan_for(cfg: &Config, max_binding: u64) -> Result<(crate::model::Program
     Ok((prog, h, p))
 }
 
+/// A model working on one puzzle, one supervision step at a time.
 pub struct Solver<E: Exec> {
     pub ex: E,
     pub h: Handles,
-    pub puzzle: Vec<u8>,
-    step: usize,
+    seq_len: usize,
+    /// Supervision steps run on the current puzzle.
+    pub steps: usize,
 }
 
 impl<E: Exec> Solver<E> {
-    pub fn new(mut ex: E, h: Handles, w: &Weights) -> Self {
+    pub fn new(mut ex: E, h: Handles, cfg: &Config, w: &Weights) -> Self {
         ex.load_weights(&h, w);
-        Solver { ex, h, puzzle: Vec::new(), step: 0 }
+        Solver { ex, h, seq_len: cfg.model.seq_len, steps: 0 }
     }
 
-    /// Start on a puzzle (digits, 0 for blank) whose size matches the model.
-    pub fn start(&mut self, cfg: &Config, puzzle: &[u8]) -> Result<()> {
-        ensure!(
-            puzzle.len() == cfg.model.seq_len,
-            "the puzzle has {} cells but this model reads {} (a {}x{} Sudoku)",
-            puzzle.len(),
-            cfg.model.seq_len,
-            (cfg.model.seq_len as f64).sqrt(),
-            (cfg.model.seq_len as f64).sqrt()
-        );
-        let tokens: Vec<i32> = sudoku::to_tokens(puzzle).iter().map(|&t| t as i32).collect();
+    /// Start on a puzzle given as model tokens, with its puzzle identifier (0 is the blank one).
+    pub fn start(&mut self, tokens: &[u8], puzzle_id: u32) -> Result<()> {
+        ensure!(tokens.len() == self.seq_len, "the puzzle has {} tokens but this model reads {}", tokens.len(), self.seq_len);
+        let tokens: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
         self.ex.write_i32(self.h.tokens, &tokens);
         self.ex.write_i32(self.h.labels, &vec![0; tokens.len()]);
-        self.ex.write_i32(self.h.ids, &[0]);
-        self.puzzle = puzzle.to_vec();
-        self.step = 0;
+        self.ex.write_i32(self.h.ids, &[puzzle_id as i32]);
+        self.steps = 0;
         Ok(())
     }
 
-    /// Launch one supervision step; its answer is then in `h.logits` and `h.q` (see [`Solver::answer`]).
+    /// Launch one supervision step; its answer is then in `h.logits` and `h.q`.
     pub fn launch(&mut self) {
-        self.ex.write_i32(self.h.reset, &[(self.step == 0) as i32]);
+        self.ex.write_i32(self.h.reset, &[(self.steps == 0) as i32]);
         self.ex.run();
-        self.step += 1;
+        self.steps += 1;
     }
 
-    /// The step's answer from the logits and q it wrote (read back by the caller, blocking or not).
-    pub fn answer(&self, logits: &[f32], q: &[f32]) -> StepView {
-        view(self.step, &self.puzzle, logits, q[0])
-    }
-
-    /// Run one supervision step and read the answer (blocking readback).
-    pub fn step(&mut self) -> StepView {
+    /// Run one supervision step and read back its logits (seq_len × vocab) and q_halt (blocking).
+    pub fn step(&mut self) -> (Vec<f32>, f32) {
         self.launch();
-        let logits = self.ex.read(self.h.logits);
-        let q = self.ex.read(self.h.q);
-        self.answer(&logits, &q)
+        (self.ex.read(self.h.logits), self.ex.read(self.h.q)[0])
     }
+}
+
+/// The most likely token of every cell (first one on ties).
+pub fn argmax_tokens(logits: &[f32], seq_len: usize) -> Vec<u8> {
+    logits.chunks(logits.len() / seq_len).map(|x| (1..x.len()).fold(0, |b, j| if x[j] > x[b] { j } else { b }) as u8).collect()
 }
 
 /// Read a pasted puzzle for this model: 81 or 16 cells ('.' or '0' blank, separators allowed), the size the
@@ -116,16 +108,12 @@ pub fn halt_threshold(tau: f64) -> f32 {
     (tau / (1.0 - tau)).ln() as f32
 }
 
-/// The answer from the logits (cells × vocab): argmax tokens back to digits.
+/// The Sudoku answer from the logits (cells × vocab): argmax tokens back to digits.
 pub fn view(step: usize, puzzle: &[u8], logits: &[f32], q_halt: f32) -> StepView {
-    let v = logits.len() / puzzle.len();
     let n = (puzzle.len() as f64).sqrt() as usize;
-    let grid: Vec<u8> = logits
-        .chunks(v)
-        .map(|x| {
-            let best = (1..v).fold(0, |b, j| if x[j] > x[b] { j } else { b });
-            if best >= 2 && best - 1 <= n { (best - 1) as u8 } else { 0 }
-        })
+    let grid: Vec<u8> = argmax_tokens(logits, puzzle.len())
+        .into_iter()
+        .map(|t| if t >= 2 && t as usize - 1 <= n { t - 1 } else { 0 })
         .collect();
     let changed_givens = (0..puzzle.len()).filter(|&i| puzzle[i] != 0 && grid[i] != puzzle[i]).collect();
     StepView {

@@ -141,7 +141,7 @@ struct RawTask {
 }
 
 /// Parses one task object; errors say which pair and grid is wrong (the caller adds the task id).
-fn parse_task(id: &str, value: serde_json::Value) -> Result<Task> {
+pub fn parse_task(id: &str, value: serde_json::Value) -> Result<Task> {
     let raw: RawTask = serde_json::from_value(value)?;
     let pairs = |raw: Vec<RawPair>, split: &str, need_output: bool| -> Result<Vec<Pair>> {
         ensure!(!raw.is_empty(), "no {split} pairs");
