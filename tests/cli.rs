@@ -204,3 +204,39 @@ fn solve_arc_task_json() {
     let (ok, t) = run(&["solve", "--checkpoint", &ck, "{\"train\": []}"]);
     assert!(!ok && t.contains("the ARC task"), "{t}");
 }
+
+/// Ctrl-C (SIGINT) during `train` saves a checkpoint at the current step and exits cleanly; `--resume` then
+/// carries on from exactly that step.
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    let d = tmp("ctrlc");
+    let out = d.to_str().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_trm-gpu"))
+        .args(["train", "--steps", "100000", "--batch", "4", "--quiet", "--log-every", "1", "--eval-every", "100000"])
+        .args(["--checkpoint-every", "100000", "--out", out])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = d.join("metrics.jsonl");
+    let lines = || std::fs::read_to_string(&metrics).map(|t| t.lines().count()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while lines() < 3 {
+        assert!(std::time::Instant::now() < deadline, "training logged no steps in 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr).to_string();
+    assert!(done.status.success(), "exit {:?}: {err}", done.status);
+    let step: u64 = err
+        .split("interrupted at step ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no interruption message: {err}"));
+    assert!(step >= 3 && lines() as u64 == step, "stopped at {step} with {} metric lines", lines());
+    assert!(d.join("checkpoint/model.safetensors").exists() && d.join("checkpoint/state.safetensors").exists());
+    let (ok, t) = run(&["train", "--resume", out, "--out", out, "--steps", &(step + 1).to_string(), "--quiet", "--log-every", "1", "--eval-limit", "8"]);
+    assert!(ok && t.contains(&format!("resumed at step {step}")) && t.contains(&format!("step {} loss", step + 1)), "{t}");
+}

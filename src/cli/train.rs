@@ -214,9 +214,16 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         if m.step % a.log_every.max(1) == 0 || line.get("eval_exact_accuracy").is_some() {
             line["samples_per_s"] = samples_per_s.into();
             writeln!(metrics, "{line}")?;
+            // Exact accuracy and steps count halted slots only (as the official trainer logs them): "-" when none halted.
+            let or_dash = |x: f64, digits: usize| if x.is_nan() { "-".to_string() } else { format!("{x:.digits$}") };
             let msg = format!(
-                "loss {:.3} tok {:.3} exact {:.3} steps {:.1} held-out {:.3} {:.0} samples/s",
-                m.loss, m.token_accuracy, m.exact_accuracy, m.avg_steps, last_eval, samples_per_s
+                "loss {:.3} tok {:.3} exact {} steps {} held-out {} {:.0} samples/s",
+                m.loss,
+                m.token_accuracy,
+                or_dash(m.exact_accuracy, 3),
+                or_dash(m.avg_steps, 1),
+                or_dash(last_eval, 3),
+                samples_per_s
             );
             if a.quiet {
                 eprintln!("step {} {msg}", m.step);
