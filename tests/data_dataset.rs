@@ -154,3 +154,25 @@ fn a_million_examples_load_in_seconds() {
     assert!(loaded.as_secs_f64() < 10.0);
     std::fs::remove_file(&path).unwrap();
 }
+
+/// `unseen_in` keeps exactly the examples whose input does not occur in the other set, with their labels.
+#[test]
+fn unseen_in_drops_examples_seen_in_training() {
+    let test = random_dataset(9, 5, 6, 1);
+    let mut train = random_dataset(9, 5, 4, 2);
+    let seen = [0, 3, test.len() - 1];
+    for &i in &seen {
+        let e = test.example(i);
+        train.push(e.input, e.label, 0);
+        train.end_puzzle(0);
+        train.end_group();
+    }
+    let unseen = test.unseen_in(&train);
+    unseen.validate().unwrap();
+    let kept: Vec<usize> = (0..test.len()).filter(|i| !seen.contains(i)).collect();
+    assert_eq!(unseen.len(), kept.len());
+    for (k, &i) in kept.iter().enumerate() {
+        assert_eq!(unseen.example(k).input, test.example(i).input);
+        assert_eq!(unseen.example(k).label, test.example(i).label);
+    }
+}

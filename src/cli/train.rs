@@ -1,7 +1,7 @@
 //! `trm-gpu train` and `trm-gpu eval`.
 
 use super::{GpuArgs, ModelArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -82,6 +82,9 @@ pub struct EvalArgs {
     /// sudoku, maze or arc; arc runs the voting evaluator (pass@k) over the augmented test set
     #[arg(long, default_value = "sudoku")]
     task: String,
+    /// Evaluate only the test examples whose input never occurs in this dataset directory's train.trmd
+    #[arg(long)]
+    unseen: Option<PathBuf>,
     /// ARC: write the top 2 answers per test input in the submission layout here
     #[arg(long)]
     submission: Option<PathBuf>,
@@ -253,8 +256,15 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
 pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
     let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
     let (cfg, w) = checkpoint::load_weights(&path)?;
-    let test = Dataset::load(&a.data.join("test.trmd"))?;
+    let mut test = Dataset::load(&a.data.join("test.trmd"))?;
     check_fit(&cfg, &test, &format!("{}", a.data.display()))?;
+    if let Some(dir) = &a.unseen {
+        let train = Dataset::load(&dir.join("train.trmd"))?;
+        let all = test.len();
+        test = test.unseen_in(&train);
+        println!("{} of {all} test examples never occur in {} (augmentations included)", test.len(), dir.join("train.trmd").display());
+        ensure!(!test.is_empty(), "every test example occurs in {}", dir.display());
+    }
     let gpu = g.open()?;
     if a.task == "arc" {
         return eval_arc(&gpu, &cfg, &w, &test, &a);

@@ -147,6 +147,21 @@ impl Dataset {
         self.group_indices.partition_point(|&s| s as usize <= p) - 1
     }
 
+    /// The examples whose input never occurs in `other` (a training split, augmentations included), each as its
+    /// own puzzle: an evaluation set free of anything the model saw.
+    pub fn unseen_in(&self, other: &Dataset) -> Dataset {
+        let seen: std::collections::HashSet<&[u8]> = (0..other.len()).map(|i| other.example(i).input).collect();
+        let mut out = Dataset::new(self.seq_len, self.vocab_size, self.meta.clone());
+        for i in (0..self.len()).filter(|&i| !seen.contains(self.example(i).input)) {
+            let e = self.example(i);
+            out.push(e.input, e.label, e.puzzle_identifier);
+            out.end_puzzle(self.augmentations[self.puzzle_of(i)]);
+            out.end_group();
+        }
+        out.num_puzzle_identifiers = self.num_puzzle_identifiers;
+        out
+    }
+
     /// Checks that sizes, offsets, tokens and identifiers are consistent.
     pub fn validate(&self) -> Result<()> {
         let n = self.len();
