@@ -3,7 +3,7 @@
 
 use crate::data::sudoku::{format_grid, to_tokens};
 use crate::gpu::{Gpu, GpuOptions, GpuTensor};
-use crate::model::infer::{parse_puzzle, plan_for, program, view, Solver};
+use crate::model::infer::{parse_puzzle, plan_for, view, Solver};
 use crate::model::{Config, CpuRun, GpuRun, Weights};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,6 +24,8 @@ enum Engine {
 pub struct WebSolver {
     cfg: Config,
     params: usize,
+    /// Device memory of the planned inference step (bytes, buffers).
+    plan: (u64, usize),
     backend: String,
     engine: Rc<RefCell<Engine>>,
     /// The current puzzle's digits (0 blank).
@@ -39,21 +41,22 @@ impl WebSolver {
         let (cfg, w) = Weights::from_checkpoint(&model, "model.safetensors").map_err(js_err)?;
         let params = w.num_parameters(&cfg.model);
         let gpu = if use_gpu { Gpu::new(&GpuOptions::default()).await.ok() } else { None };
+        let max_binding = gpu.as_ref().map_or(u32::MAX as u64, |g| g.limits.max_storage_buffer_binding_size as u64);
+        let (prog, h, plan) = plan_for(&cfg, max_binding).map_err(js_err)?;
+        let plan_size = (plan.total_bytes(), plan.buffers.len());
         let (backend, engine) = match gpu {
             Some(gpu) => {
                 let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-                let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64).map_err(js_err)?;
                 let run = GpuRun::new(gpu, &prog, &plan).map_err(js_err)?;
                 let name = if gpu.info.name.is_empty() { "unnamed adapter".to_string() } else { gpu.info.name.clone() };
                 (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &cfg, &w)))
             }
             None => {
-                let (prog, h) = program(&cfg);
                 let why = if use_gpu { "no WebGPU adapter" } else { "WebGPU off" };
                 (format!("CPU fallback ({why}): the Rust CPU twins in wasm"), Engine::Cpu(Solver::new(CpuRun::new(&prog), h, &cfg, &w)))
             }
         };
-        Ok(WebSolver { cfg, params, backend, engine: Rc::new(RefCell::new(engine)), puzzle: Rc::default() })
+        Ok(WebSolver { cfg, params, plan: plan_size, backend, engine: Rc::new(RefCell::new(engine)), puzzle: Rc::default() })
     }
 
     /// Where the model runs: the WebGPU adapter, or the CPU fallback and why.
@@ -77,6 +80,8 @@ impl WebSolver {
             "n": m.l_cycles,
             "max_steps": m.halt_max_steps,
             "mixer": if m.mlp_t { "mlp" } else { "attention" },
+            "plan_bytes": self.plan.0,
+            "plan_buffers": self.plan.1,
         })
         .to_string()
     }

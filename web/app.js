@@ -83,7 +83,7 @@ async function loadModel(index) {
     `${info.side}×${info.side} Sudoku; ${info.parameters.toLocaleString('en')} parameters ` +
     `(${(bytes.length / 1024).toFixed(0)} KiB); D ${info.hidden_size}, ${info.layers} layers, ` +
     `T ${info.T}, n ${info.n}, up to ${info.max_steps} supervision steps, ${info.mixer} token mixer; ` +
-    `set up in ${ms.toFixed(0)} ms`;
+    `forward plan ${(info.plan_bytes / 1024).toFixed(0)} KiB in ${info.plan_buffers} buffers; set up in ${ms.toFixed(0)} ms`;
   $('accuracy').innerHTML = accuracyTable(m.accuracy);
   buildGrid(info.side);
   const ex = $('example');
