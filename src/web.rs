@@ -40,19 +40,18 @@ impl WebSolver {
         console_error_panic_hook::set_once();
         let (cfg, w) = Weights::from_checkpoint(&model, "model.safetensors").map_err(js_err)?;
         let params = w.num_parameters(&cfg.model);
-        let gpu = if use_gpu { Gpu::new(&GpuOptions::default()).await.ok() } else { None };
+        let gpu = if use_gpu { Gpu::new(&GpuOptions::default()).await.map_err(|e| format!("{e:#}")) } else { Err("WebGPU off".into()) };
         let max_binding = gpu.as_ref().map_or(u32::MAX as u64, |g| g.limits.max_storage_buffer_binding_size as u64);
         let (prog, h, plan) = plan_for(&cfg, max_binding).map_err(js_err)?;
         let plan_size = (plan.total_bytes(), plan.buffers.len());
         let (backend, engine) = match gpu {
-            Some(gpu) => {
+            Ok(gpu) => {
                 let gpu: &'static Gpu = Box::leak(Box::new(gpu));
                 let run = GpuRun::new(gpu, &prog, &plan).map_err(js_err)?;
                 let name = if gpu.info.name.is_empty() { "unnamed adapter".to_string() } else { gpu.info.name.clone() };
                 (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &cfg, &w)))
             }
-            None => {
-                let why = if use_gpu { "no WebGPU adapter" } else { "WebGPU off" };
+            Err(why) => {
                 (format!("CPU fallback ({why}): the Rust CPU twins in wasm"), Engine::Cpu(Solver::new(CpuRun::new(&prog), h, &cfg, &w)))
             }
         };

@@ -95,10 +95,12 @@ async function loadModel(index) {
 
 function accuracyTable(acc) {
   if (!acc) return 'not measured';
+  const pct = (x) => `${(100 * x).toFixed(1)}%`;
   const rows = acc.rows.map((r) =>
-    `<tr><td style="text-align:left">${r.set}</td><td>${r.puzzles}</td><td>${(100 * r.exact).toFixed(1)}%</td>` +
-    `<td>${(100 * r.token).toFixed(1)}%</td></tr>`).join('');
-  return `<p>${acc.note}</p><table><tr><th>held-out set</th><th>puzzles</th><th>exact</th><th>cells</th></tr>${rows}</table>`;
+    `<tr><td style="text-align:left">${r.set}</td><td>${r.puzzles}</td><td>${pct(r.exact)}</td>` +
+    `<td>${r.steps.toFixed(2)}</td><td>${pct(r.exact_all_steps)}</td></tr>`).join('');
+  return `<p>${acc.note}</p><table><tr><th>held-out set</th><th>puzzles</th><th>exact, halting at τ 0.5</th>` +
+    `<th>steps used</th><th>exact after all steps</th></tr>${rows}</table>`;
 }
 
 function loadText(text) {
