@@ -3,6 +3,7 @@
 use super::GpuArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use super::font;
 use image::{Rgb, RgbImage};
 use std::path::PathBuf;
 use trm_gpu::model::{Checkpoint, Config, Weights};
@@ -103,23 +104,37 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         println!("{:<14} {:>8.3} {:>8.3} {:>8.0}  {}", r.variant, r.exact, r.token, r.seconds, r.what);
     }
     if let Some(p) = &a.png {
-        let mut img = RgbImage::from_pixel(60 * rows.len() as u32 + 20, 240, Rgb([255, 255, 255]));
-        for (i, r) in rows.iter().enumerate() {
-            let h = (r.exact * 200.0).round() as u32;
-            for x in 0..40 {
-                for y in 0..h {
-                    img.put_pixel(20 + 60 * i as u32 + x, 220 - y, Rgb([40, 90, 200]));
-                }
-            }
-        }
-        for x in 0..img.width() {
-            img.put_pixel(x, 220, Rgb([0, 0, 0]));
-        }
-        img.save(p).with_context(|| format!("writing {}", p.display()))?;
+        draw_bars(&rows, &format!("held-out exact accuracy, {} steps x batch {}", a.budget, a.batch))
+            .save(p)
+            .with_context(|| format!("writing {}", p.display()))?;
         println!("wrote {}", p.display());
     }
     if let Some(j) = &a.json {
         std::fs::write(j, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", j.display()))?;
     }
     Ok(())
+}
+
+/// One bar per variant (held-out exact, 0..1), its value above and its name below.
+fn draw_bars(rows: &[Row], title: &str) -> RgbImage {
+    let (slot, top, bar_h) = (120u32, 50u32, 200u32);
+    let black = Rgb([0, 0, 0]);
+    let mut img = RgbImage::from_pixel((slot * rows.len() as u32 + 20).max(font::width(title, 2) + 20), top + bar_h + 40, Rgb([255, 255, 255]));
+    font::draw(&mut img, 10, 10, 2, title, black);
+    for (i, r) in rows.iter().enumerate() {
+        let x0 = 10 + slot * i as u32;
+        let h = (r.exact.clamp(0.0, 1.0) * bar_h as f64).round() as u32;
+        for x in x0 + 20..x0 + slot - 20 {
+            for y in 0..h {
+                img.put_pixel(x, top + bar_h - 1 - y, Rgb([40, 90, 200]));
+            }
+        }
+        let value = format!("{:.3}", r.exact);
+        font::draw(&mut img, x0 + (slot - font::width(&value, 2)) / 2, top + bar_h - h - 14, 2, &value, black);
+        font::draw(&mut img, x0 + (slot.saturating_sub(font::width(&r.variant, 2))) / 2, top + bar_h + 10, 2, &r.variant, black);
+    }
+    for x in 0..img.width() {
+        img.put_pixel(x, top + bar_h, black);
+    }
+    img
 }

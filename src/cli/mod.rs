@@ -2,6 +2,7 @@
 
 mod ablate;
 mod data;
+mod font;
 mod plot;
 mod solve;
 mod train;

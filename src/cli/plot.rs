@@ -1,5 +1,6 @@
 //! Loss and accuracy curves from a run's metrics.jsonl, drawn with the image crate.
 
+use super::font;
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,18 @@ pub fn plot_run(run: &Path) -> Result<PathBuf> {
     polyline(&mut img, &series[0], [220, 30, 30], 40.0, xmax, lmax);
     for (s, c) in series[1..].iter().zip([[30, 30, 220], [30, 160, 30], [0, 0, 0]]) {
         polyline(&mut img, s, c, 540.0, xmax, 1.0);
+    }
+    let black = Rgb([0, 0, 0]);
+    font::draw(&mut img, 40, 4, 2, &format!("loss (top = {lmax:.3})"), Rgb([220, 30, 30]));
+    let mut x = 540;
+    for (label, c) in [("token", [30, 30, 220]), ("exact (train)", [30, 160, 30]), ("held-out exact", [0, 0, 0])] {
+        font::draw(&mut img, x, 4, 2, label, Rgb(c));
+        x += font::width(label, 2) + 20;
+    }
+    for x0 in [40u32, 540] {
+        font::draw(&mut img, x0, 26 + H as u32, 2, "0", black);
+        let end = format!("step {xmax:.0}");
+        font::draw(&mut img, x0 + W as u32 - font::width(&end, 2), 26 + H as u32, 2, &end, black);
     }
     let out = run.join("curves.png");
     img.save(&out).with_context(|| format!("writing {}", out.display()))?;

@@ -261,20 +261,6 @@ fn arc_identifiers(inputs: &[Vec<u8>], data: Option<&PathBuf>) -> Result<Vec<u32
         .collect())
 }
 
-/// 3×5 pixel digits 0..9, one row of bits per line.
-const FONT: [[u8; 5]; 10] = [
-    [7, 5, 5, 5, 7],
-    [2, 6, 2, 2, 7],
-    [7, 1, 7, 4, 7],
-    [7, 1, 7, 1, 7],
-    [5, 5, 7, 1, 1],
-    [7, 4, 7, 1, 7],
-    [7, 4, 7, 5, 7],
-    [7, 1, 1, 1, 1],
-    [7, 5, 7, 5, 7],
-    [7, 5, 7, 1, 7],
-];
-
 /// The puzzle (left) and the answer (right): givens black, the model's digits blue, conflicts and changed
 /// givens on red.
 fn render(puzzle: &[u8], v: &StepView) -> RgbImage {
@@ -299,17 +285,7 @@ fn render(puzzle: &[u8], v: &StepView) -> RgbImage {
             let d = grid[i] as usize;
             if d > 0 {
                 let color = if puzzle[i] != 0 { Rgb([0, 0, 0]) } else { Rgb([20, 60, 220]) };
-                for (fy, bits) in FONT[d].iter().enumerate() {
-                    for fx in 0..3u32 {
-                        if bits >> (2 - fx) & 1 == 1 {
-                            for y in 0..5 {
-                                for x in 0..5 {
-                                    img.put_pixel(x0 + c * cell + 11 + fx * 5 + x, y0 + r * cell + 6 + fy as u32 * 5 + y, color);
-                                }
-                            }
-                        }
-                    }
-                }
+                super::font::draw(&mut img, x0 + c * cell + 11, y0 + r * cell + 6, 5, &d.to_string(), color);
             }
         }
         for k in 0..=n as u32 {
