@@ -13,8 +13,22 @@ fn js_err(e: anyhow::Error) -> JsValue {
     js_sys::Error::new(&format!("{e:#}")).into()
 }
 
+thread_local! {
+    /// The page's one WebGPU device, shared by every model it loads (with its pipeline cache).
+    static DEVICE: std::cell::Cell<Option<&'static Gpu>> = const { std::cell::Cell::new(None) };
+}
+
+/// Open WebGPU's device on first use. It lives as long as the page, so it is leaked once for executors to borrow.
+async fn device() -> Result<&'static Gpu, String> {
+    if let Some(gpu) = DEVICE.with(|d| d.get()) {
+        return Ok(gpu);
+    }
+    let gpu: &'static Gpu = Box::leak(Box::new(Gpu::new(&GpuOptions::default()).await.map_err(|e| format!("{e:#}"))?));
+    DEVICE.with(|d| d.set(Some(gpu)));
+    Ok(gpu)
+}
+
 enum Engine {
-    /// The device lives as long as the page: it is leaked once so the executor can borrow it.
     Gpu(&'static Gpu, Solver<GpuRun<'static>>),
     Cpu(Solver<CpuRun<f32>>),
 }
@@ -40,13 +54,12 @@ impl WebSolver {
         console_error_panic_hook::set_once();
         let (cfg, w) = Weights::from_checkpoint(&model, "model.safetensors").map_err(js_err)?;
         let params = w.num_parameters(&cfg.model);
-        let gpu = if use_gpu { Gpu::new(&GpuOptions::default()).await.map_err(|e| format!("{e:#}")) } else { Err("WebGPU off".into()) };
+        let gpu = if use_gpu { device().await } else { Err("WebGPU off".into()) };
         let max_binding = gpu.as_ref().map_or(u32::MAX as u64, |g| g.limits.max_storage_buffer_binding_size as u64);
         let (prog, h, plan) = plan_for(&cfg, max_binding).map_err(js_err)?;
         let plan_size = (plan.total_bytes(), plan.buffers.len());
         let (backend, engine) = match gpu {
             Ok(gpu) => {
-                let gpu: &'static Gpu = Box::leak(Box::new(gpu));
                 let run = GpuRun::new(gpu, &prog, &plan).map_err(js_err)?;
                 let name = if gpu.info.name.is_empty() { "unnamed adapter".to_string() } else { gpu.info.name.clone() };
                 (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &cfg, &w)))
