@@ -56,7 +56,7 @@ impl WebSolver {
         let params = w.num_parameters(&cfg.model);
         let gpu = if use_gpu { device().await } else { Err("WebGPU off".into()) };
         let max_binding = gpu.as_ref().map_or(u32::MAX as u64, |g| g.limits.max_storage_buffer_binding_size as u64);
-        let (prog, h, plan) = plan_for(&cfg, max_binding).map_err(js_err)?;
+        let (prog, h, plan) = plan_for(&cfg, 1, max_binding).map_err(js_err)?;
         let plan_size = (plan.total_bytes(), plan.buffers.len());
         let (backend, engine) = match gpu {
             Ok(gpu) => {

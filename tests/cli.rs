@@ -63,14 +63,30 @@ fn checkpoint_and_data_must_agree() {
 #[test]
 fn arc_eval_writes_a_submission() {
     let d = tmp("arc");
+    let (_, data, ck) = arc_fixture(&d, 2, 2);
+    let sub = d.join("submission.json");
+    let (ok, t) = run(&["eval", "--task", "arc", "--checkpoint", &ck, "--data", data.to_str().unwrap(), "--batch", "8", "--submission", sub.to_str().unwrap()]);
+    assert!(ok, "{t}");
+    assert!(t.contains("pass@1:") && t.contains("pass@1000:"), "{t}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sub).unwrap()).unwrap();
+    assert_eq!(s.as_object().unwrap().len(), 2, "one entry per evaluation task: {s}");
+}
+
+/// `data arc` over the first `train` and `eval` tasks of ARC-AGI-1 (a file each), and an untrained ARC-shaped model
+/// for that dataset: the evaluation tasks written, the dataset directory and the checkpoint.
+fn arc_fixture(d: &std::path::Path, train: usize, eval: usize) -> (Vec<serde_json::Value>, std::path::PathBuf, String) {
     let bundle: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/arc/arc-agi-1.json")).unwrap(),
     )
     .unwrap();
-    for (split, dir) in [("train", "training"), ("eval", "evaluation")] {
+    let mut written = Vec::new();
+    for (split, dir, count) in [("train", "training", train), ("eval", "evaluation", eval)] {
         std::fs::create_dir_all(d.join("tasks").join(dir)).unwrap();
-        for (id, task) in bundle[split].as_object().unwrap().iter().take(2) {
+        for (id, task) in bundle[split].as_object().unwrap().iter().take(count) {
             std::fs::write(d.join("tasks").join(dir).join(format!("{id}.json")), task.to_string()).unwrap();
+            if split == "eval" {
+                written.push(task.clone());
+            }
         }
     }
     let data = d.join("data");
@@ -83,14 +99,8 @@ fn arc_eval_writes_a_submission() {
     cfg.model.puzzle_emb_ndim = 32;
     cfg.model.puzzle_emb_len = 1;
     cfg.model.num_puzzle_identifiers = test.num_puzzle_identifiers;
-    let ck = d.join("model.safetensors");
-    trm_gpu::train::checkpoint::save_weights(&ck, &cfg, &trm_gpu::model::Weights::init(&cfg.model, 0)).unwrap();
-    let sub = d.join("submission.json");
-    let (ok, t) = run(&["eval", "--task", "arc", "--checkpoint", ck.to_str().unwrap(), "--data", data.to_str().unwrap(), "--batch", "8", "--submission", sub.to_str().unwrap()]);
-    assert!(ok, "{t}");
-    assert!(t.contains("pass@1:") && t.contains("pass@1000:"), "{t}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sub).unwrap()).unwrap();
-    assert_eq!(s.as_object().unwrap().len(), 2, "one entry per evaluation task: {s}");
+    let ck = untrained(d, &cfg);
+    (written, data, ck)
 }
 
 /// `trm-gpu parity DIR` on an official fixture: a table, all within tolerance, and a dump under the reference keys.
@@ -178,25 +188,8 @@ fn solve_maze_text() {
 #[test]
 fn solve_arc_task_json() {
     let d = tmp("solve-arc");
-    let bundle: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/arc/arc-agi-1.json")).unwrap(),
-    )
-    .unwrap();
-    let (id, task) = bundle["eval"].as_object().unwrap().iter().next().unwrap();
-    std::fs::create_dir_all(d.join("tasks/evaluation")).unwrap();
-    std::fs::create_dir_all(d.join("tasks/training")).unwrap();
-    std::fs::write(d.join(format!("tasks/evaluation/{id}.json")), task.to_string()).unwrap();
-    let data = d.join("data");
-    let (ok, t) = run(&["data", "arc", "--from", d.join("tasks").to_str().unwrap(), "--aug", "1", "--out", data.to_str().unwrap()]);
-    assert!(ok, "{t}");
-    let test = trm_gpu::data::dataset::Dataset::load(&data.join("test.trmd")).unwrap();
-    let mut cfg = trm_gpu::model::Config::preset("tiny-maze-att").unwrap();
-    cfg.model.vocab_size = 12;
-    cfg.model.halt_max_steps = 2;
-    cfg.model.puzzle_emb_ndim = 32;
-    cfg.model.puzzle_emb_len = 1;
-    cfg.model.num_puzzle_identifiers = test.num_puzzle_identifiers;
-    let ck = untrained(&d, &cfg);
+    let (tasks, data, ck) = arc_fixture(&d, 0, 1);
+    let task = &tasks[0];
     let (ok, t) = run(&["solve", "--checkpoint", &ck, &task.to_string(), "--data", data.to_str().unwrap()]);
     assert!(ok, "{t}");
     assert!(t.contains("step 1 (sigmoid(q_halt)") && !t.contains("blank puzzle identifier"), "{t}");

@@ -74,7 +74,7 @@ impl Puzzle {
         Ok(Puzzle::Sudoku(parse_puzzle(text, cfg)?))
     }
 
-    /// Model inputs, one per test input: tokens and the expected answer, if known.
+    /// The model's input tokens: one sequence, or one per ARC test input.
     fn inputs(&self) -> Vec<Vec<u8>> {
         match self {
             Puzzle::Sudoku(p) => vec![sudoku::to_tokens(p)],
@@ -131,15 +131,16 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
     let mut solver: Solver<Box<dyn Exec + '_>> = match &gpu {
         None => {
             println!("solving with the CPU twins");
-            let (prog, h) = program(&cfg);
+            let (prog, h) = program(&cfg, 1);
             Solver::new(Box::new(CpuRun::<f32>::new(&prog)), h, &cfg, &w)
         }
         Some(gpu) => {
-            let (prog, h, plan) = plan_for(&cfg, gpu.limits.max_storage_buffer_binding_size as u64)?;
+            let (prog, h, plan) = plan_for(&cfg, 1, gpu.limits.max_storage_buffer_binding_size as u64)?;
             Solver::new(Box::new(GpuRun::new(gpu, &prog, &plan)?), h, &cfg, &w)
         }
     };
     let threshold = halt_threshold(a.halt);
+    let side = (m.seq_len as f64).sqrt().round() as usize;
     let mut answers = Vec::new();
     let mut sudoku_views: Vec<StepView> = Vec::new();
     for (test, (x, &id)) in inputs.iter().zip(&ids).enumerate() {
@@ -161,16 +162,13 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
                     sudoku_views.push(v);
                     vec![line]
                 }
-                Puzzle::Maze(_) => {
-                    let side = maze::side(m.seq_len)?;
-                    maze::to_text(&tokens).chars().collect::<Vec<_>>().chunks(side).map(|r| r.iter().collect()).collect()
-                }
+                Puzzle::Maze(_) => maze::to_text(&tokens).chars().collect::<Vec<_>>().chunks(side).map(|r| r.iter().collect()).collect(),
                 Puzzle::Arc(_) => grid_rows(&arc::crop(&tokens)),
             };
             println!("{}", rows.join("\n"));
             answers.push(Answer { test, step: solver.steps, q_halt: q, confidence, rows });
             last = tokens;
-            if q > threshold && !a.all_steps {
+            if q as f64 > threshold && !a.all_steps {
                 break;
             }
         }

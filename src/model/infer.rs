@@ -25,15 +25,15 @@ pub struct StepView {
     pub solved: bool,
 }
 
-/// The inference program (batch 1, forward and halting only) and its handles.
-pub fn program(cfg: &Config) -> (crate::model::Program, Handles) {
-    let o = StepOptions { batch: 1, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
+/// The inference program (forward and halting only) for `batch` puzzles, and its handles.
+pub fn program(cfg: &Config, batch: usize) -> (crate::model::Program, Handles) {
+    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
     build_step(&cfg.model, &o)
 }
 
 /// Its memory plan, from the same planner as training.
-pub fn plan_for(cfg: &Config, max_binding: u64) -> Result<(crate::model::Program, Handles, Plan)> {
-    let (prog, h) = program(cfg);
+pub fn plan_for(cfg: &Config, batch: usize, max_binding: u64) -> Result<(crate::model::Program, Handles, Plan)> {
+    let (prog, h) = program(cfg, batch);
     let p = plan::plan(&prog.schedule, max_binding)?;
     Ok((prog, h, p))
 }
@@ -104,8 +104,8 @@ pub fn parse_puzzle(text: &str, cfg: &Config) -> Result<Vec<u8>> {
 }
 
 /// The logit threshold for halting confidence τ: halt when q_halt > log(τ/(1−τ)).
-pub fn halt_threshold(tau: f64) -> f32 {
-    (tau / (1.0 - tau)).ln() as f32
+pub fn halt_threshold(tau: f64) -> f64 {
+    (tau / (1.0 - tau)).ln()
 }
 
 /// The Sudoku answer from the logits (cells × vocab): argmax tokens back to digits.

@@ -8,6 +8,7 @@ use crate::data::dataset::Dataset;
 use crate::data::rng::SplitMix64;
 use crate::gpu::{Gpu, GpuTensor, Launch};
 use crate::model::{build_step, Checkpoint, Config, Exec, GpuRun, Handles, StepOptions, Weights};
+use crate::model::infer::{halt_threshold, plan_for};
 use crate::model::params::{specs, Kind};
 use crate::ops::loss::LossStats;
 use crate::ops::optim::{self, AdamStep, SignSgd};
@@ -256,7 +257,7 @@ impl<'g> Trainer<'g> {
 /// The official halting rule for a slot after `steps` supervision steps: N_sup reached, or q_halt above
 /// log(τ / (1 − τ)) once at least `min_steps` (exploration) have run.
 pub fn halts(steps: usize, q_halt: f32, max_steps: usize, tau: f64, min_steps: usize) -> bool {
-    steps >= max_steps || ((q_halt as f64) > (tau / (1.0 - tau)).ln() && steps >= min_steps)
+    steps >= max_steps || ((q_halt as f64) > halt_threshold(tau) && steps >= min_steps)
 }
 
 /// Per supervision step of an evaluation: exact and token accuracy, halting precision and recall.
@@ -286,13 +287,11 @@ pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usi
     ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
     ensure!(data.vocab_size <= cfg.model.vocab_size, "data vocabulary {} exceeds the model's {}", data.vocab_size, cfg.model.vocab_size);
     let batch = batch.min(n);
-    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
-    let (prog, h) = build_step(&cfg.model, &o);
-    let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
+    let (prog, h, plan) = plan_for(cfg, batch, gpu.limits.max_storage_buffer_binding_size as u64)?;
     let mut ex = GpuRun::new(gpu, &prog, &plan)?;
     ex.load_weights(&h, w);
     let nsup = cfg.model.halt_max_steps;
-    let threshold = (tau / (1.0 - tau)).ln();
+    let threshold = halt_threshold(tau);
     let mut acc = vec![[0f64; 6]; nsup]; // exact, tok correct, tok valid, true pos, predicted pos, actual pos
     let (mut halted_correct, mut halt_steps) = (0f64, 0f64);
     for start in (0..n).step_by(batch) {
@@ -354,9 +353,7 @@ pub fn predict(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usiz
     ensure!(n > 0, "no examples to predict");
     ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
     let batch = batch.min(n);
-    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
-    let (prog, h) = build_step(&cfg.model, &o);
-    let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
+    let (prog, h, plan) = plan_for(cfg, batch, gpu.limits.max_storage_buffer_binding_size as u64)?;
     let mut ex = GpuRun::new(gpu, &prog, &plan)?;
     ex.load_weights(&h, w);
     let (l, v) = (data.seq_len, cfg.model.vocab_size);
