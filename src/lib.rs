@@ -7,5 +7,8 @@ pub mod plan;
 /// Training is native-only; the browser build runs inference.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+/// Kernel and training-step benchmarks (`cargo bench`, `trm-gpu bench`).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;

@@ -30,6 +30,17 @@ fn bad_flags_and_missing_files() {
 }
 
 #[test]
+fn bench_prints_rates_for_kernels_and_steps() {
+    let (ok, t) = run(&["bench", "--reps", "1", "--filter", "embed_bwd_puzzle", "--step", "tiny-sudoku4-mlp:2"]);
+    assert!(ok, "{t}");
+    let kernel = t.lines().find(|l| l.starts_with("embed_bwd_puzzle 64x512")).unwrap_or_else(|| panic!("{t}"));
+    assert!(kernel.ends_with("GB/s") && !t.lines().any(|l| l.starts_with("matmul")), "{t}");
+    assert!(t.contains("step tiny-sudoku4-mlp PerCall batch 2:") && t.contains("samples/s") && t.contains("time by op"), "{t}");
+    let (ok, t) = run(&["bench", "--filter", "none-such", "--step", "tiny-sudoku4-mlp:two"]);
+    assert!(!ok && t.contains("tiny-sudoku4-mlp:two"), "{t}");
+}
+
+#[test]
 fn bad_config_and_puzzle_files() {
     let d = tmp("bad");
     let cfg = d.join("config.json");

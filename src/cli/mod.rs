@@ -1,6 +1,7 @@
-//! Commands: info, train, eval, solve, ablate, plan, data, parity, plot.
+//! Commands: info, train, eval, solve, ablate, bench, plan, data, parity, plot.
 
 mod ablate;
+mod bench;
 mod data;
 mod font;
 mod plot;
@@ -89,6 +90,8 @@ enum Command {
     Ablate(ablate::AblateArgs),
     /// Solve one Sudoku step by step with a trained model
     Solve(solve::SolveArgs),
+    /// Time every kernel on TRM's shapes and whole training steps
+    Bench(bench::BenchArgs),
     /// Print the buffer-lifetime plan of a training step
     Plan(PlanArgs),
     /// Build dataset files
@@ -138,6 +141,7 @@ pub fn main() -> Result<()> {
         Command::Train(a) => train::train(&cli.gpu, a),
         Command::Eval(a) => train::eval(&cli.gpu, a),
         Command::Plan(a) => plan(a),
+        Command::Bench(a) => bench::bench(&cli.gpu, a),
         Command::Solve(a) => solve::solve(&cli.gpu, a),
         Command::Ablate(a) => ablate::ablate(&cli.gpu, a),
         Command::Data(d) => data::run(d),

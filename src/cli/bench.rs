@@ -1,0 +1,58 @@
+//! `trm-gpu bench`: every kernel's throughput and whole training steps, as a table (the cases of `cargo bench`).
+
+use super::GpuArgs;
+use anyhow::{Context, Result};
+use clap::Args;
+use trm_gpu::bench::{kernel_cases, median, train_step};
+use trm_gpu::model::{Checkpoint, Config};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Timed runs per case (the median is reported)
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Only kernels whose name contains this
+    #[arg(long)]
+    filter: Option<String>,
+    /// Training steps to time, as PRESET:BATCH (repeatable; "none" for kernels only)
+    #[arg(long, default_values_t = ["tiny-sudoku-mlp:8".to_string(), "tiny-sudoku-att:8".to_string()])]
+    step: Vec<String>,
+    /// none or per-call
+    #[arg(long, default_value = "per-call")]
+    checkpoint: Checkpoint,
+}
+
+pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
+    let mut steps = Vec::new();
+    for spec in a.step.iter().filter(|s| s.as_str() != "none") {
+        let (preset, batch) = spec.split_once(':').unwrap_or((spec, "8"));
+        let batch: usize = batch.parse().with_context(|| format!("--step {spec:?}: the batch after ':' must be a number"))?;
+        steps.push((Config::preset(preset).with_context(|| format!("--step {spec:?}"))?, preset, batch));
+    }
+    let gpu = g.open()?;
+    let wanted = |name: &str| a.filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
+    println!("{:<36} {:>10} {:>12}", "kernel", "ms", "rate");
+    for case in kernel_cases(&gpu)?.into_iter().filter(|c| wanted(&c.name)) {
+        let l = case.refs();
+        let s = median(a.reps, || gpu.time(&l));
+        let (rate, unit) = case.rate(s);
+        println!("{:<36} {:>10.3} {:>8.1} {unit}", case.name, s * 1e3, rate);
+    }
+    for (cfg, preset, batch) in steps {
+        let mut step = train_step(&gpu, preset, &cfg, batch, a.checkpoint)?;
+        let s = median(a.reps, || step.time());
+        println!(
+            "step {}: {:.2} ms, {:.1} samples/s, {:.1} GFLOP/s, {:.1} MiB of buffers",
+            step.name,
+            s * 1e3,
+            step.batch as f64 / s,
+            step.flops as f64 / s * 1e-9,
+            step.bytes as f64 / (1 << 20) as f64
+        );
+        let split = step.split();
+        let total: f64 = split.iter().map(|p| p.1).sum();
+        let parts: Vec<String> = split.iter().take(8).map(|(k, v)| format!("{k} {:.0}%", 100.0 * v / total)).collect();
+        println!("  time by op, each launch alone: {}", parts.join(", "));
+    }
+    Ok(())
+}
