@@ -47,7 +47,8 @@ pub fn kernel_cases(gpu: &Gpu) -> Result<Vec<Case>> {
     let mut add = |name: String, launches: Vec<Launch>, work: Work| cases.push(Case { name, launches, work });
     for (m, k, n) in MATMUL_SHAPES {
         for (name, mm) in [("matmul_fwd", Matmul::linear(m, k, n)), ("matmul_dx", Matmul::linear_dx(m, k, n)), ("matmul_dw", Matmul::linear_dw(m, k, n))] {
-            let (a, b, c) = (z(gpu, "a", m * n.max(k))?, z(gpu, "b", n * k)?, z(gpu, "c", m.max(n) * n.max(k))?);
+            let [la, lb, lc] = mm.lens();
+            let (a, b, c) = (z(gpu, "a", la)?, z(gpu, "b", lb)?, z(gpu, "c", lc)?);
             add(format!("{name} {m}x{k}x{n}"), vec![mm.launch(gpu, &a, &b, &c)?], Work::Flops(mm.flops()));
         }
     }

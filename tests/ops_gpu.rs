@@ -68,6 +68,45 @@ fn matmul_batched_strided_scaled() {
     assert_close("batched", &read(&c), &want, ATOL, RTOL);
 }
 
+/// Shapes whose every dimension is a multiple of 4 but not of the tile run matmul_lanes8.wgsl on 8-lane CPU
+/// adapters (llvmpipe in CI), and matmul.wgsl elsewhere.
+#[test]
+fn matmul_multiple_of_4_shapes() {
+    let mut rng = SplitMix64::new(4);
+    let kernel = if gpu().has_lanes8() { "matmul_lanes8::main" } else { "matmul::main" };
+    for (rows, d, out) in [(4, 4, 4), (36, 20, 132), (68, 12, 260), (100, 516, 8), (132, 64, 196)] {
+        let (x, w, dy) = (randn(&mut rng, rows * d, 1.0), randn(&mut rng, out * d, 0.2), randn(&mut rng, rows * out, 1.0));
+        let seed_dw = randn(&mut rng, out * d, 1.0);
+        let (gx, gw, gdy) = (up("x", &x), up("w", &w), up("dy", &dy));
+        let (gy, gdx, gdw) = (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
+        for (name, mm, a, b, c, ca, cb) in [
+            ("linear", matmul::Matmul::linear(rows, d, out), &gx, &gw, &gy, &x, &w),
+            ("linear_dx", matmul::Matmul::linear_dx(rows, d, out), &gdy, &gw, &gdx, &dy, &w),
+            ("linear_dw", matmul::Matmul::linear_dw(rows, d, out), &gdy, &gx, &gdw, &dy, &x),
+        ] {
+            let l = mm.launch(gpu(), a, b, c).unwrap();
+            assert_eq!(l.label, kernel, "{name} {rows}x{d}x{out}");
+            run(&[l]);
+            let mut want = if mm.accumulate { seed_dw.clone() } else { vec![0.0; c.len] };
+            mm.cpu(ca, cb, &mut want);
+            assert_close(&format!("{name} {rows}x{d}x{out}"), &read(c), &want, ATOL, RTOL);
+        }
+    }
+    let (m, n, k, batch) = (36, 20, 12, 3);
+    for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
+        let a = randn(&mut rng, batch * m * k, 1.0);
+        let b = randn(&mut rng, n * k, 1.0);
+        let mm = matmul::Matmul { trans_a, trans_b, alpha: 0.5, stride_b: 0, ..matmul::Matmul::new(m, n, k).batched(batch) };
+        let c = gpu().zeros("c", batch * m * n).unwrap();
+        let l = mm.launch(gpu(), &up("a", &a), &up("b", &b), &c).unwrap();
+        assert_eq!(l.label, kernel);
+        run(&[l]);
+        let mut want = vec![0.0; batch * m * n];
+        mm.cpu(&a, &b, &mut want);
+        assert_close(&format!("batched trans_a {trans_a} trans_b {trans_b}"), &read(&c), &want, ATOL, RTOL);
+    }
+}
+
 #[test]
 fn norm_forward_backward() {
     let mut rng = SplitMix64::new(3);

@@ -10,7 +10,11 @@ fn every_shader_parses_and_validates() {
             let src = std::fs::read_to_string(&path).unwrap();
             let module = naga::front::wgsl::parse_str(&src)
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+            // matmul_lanes8 needs subgroups and 64-bit integers; the runtime picks it only where both exist.
+            let caps = naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SHADER_INT64;
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+                .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+                .subgroup_operations(naga::valid::SubgroupOperationSet::all())
                 .validate(&module)
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
             names.push(path.file_stem().unwrap().to_string_lossy().to_string());

@@ -40,7 +40,7 @@ macro_rules! shader {
 
 /// Every shader the crate ships, for validation and benches.
 pub const SHADER_NAMES: &[&str] =
-    &["matmul", "norm", "swiglu", "elementwise", "rope", "attention", "embed", "loss", "optim"];
+    &["matmul", "matmul_lanes8", "norm", "swiglu", "elementwise", "rope", "attention", "embed", "loss", "optim"];
 
 /// A device buffer holding `len` 32-bit elements (f32, i32 or u32). `buf` may be larger when it is shared
 /// between tensors by the planner; bindings use exactly `len * 4` bytes from offset 0.
@@ -125,7 +125,7 @@ impl Gpu {
         let adapter = adapter::choose(opts).await?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("trm-gpu"),
@@ -166,6 +166,13 @@ impl Gpu {
         } else {
             usize::MAX
         }
+    }
+
+    /// Whether subgroups are exactly 8 lanes and 64-bit integers are on: CPU SIMD adapters such as llvmpipe,
+    /// where matmul_lanes8.wgsl runs.
+    pub fn has_lanes8(&self) -> bool {
+        let f = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64;
+        self.features.contains(f) && self.info.subgroup_min_size == 8 && self.info.subgroup_max_size == 8
     }
 
     /// Bytes of storage this runtime has allocated so far.
@@ -289,7 +296,8 @@ impl Gpu {
             let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&label),
                 size: (words.len() * 4) as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                // STORAGE too: a shader may read its parameters as a storage buffer (matmul_lanes8.wgsl).
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
             self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));

@@ -59,21 +59,25 @@ impl Matmul {
         2 * (self.m * self.n * self.k * self.batch) as u64
     }
 
+    /// Elements that A, B and C must hold.
+    pub fn lens(&self) -> [usize; 3] {
+        let last = self.batch - 1;
+        [last * self.stride_a + self.m * self.k, last * self.stride_b + self.k * self.n, last * self.stride_c + self.m * self.n]
+    }
+
     pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
+        for (t, need) in [a, b, c].into_iter().zip(self.lens()) {
+            anyhow::ensure!(t.len >= need, "matmul {}x{}x{}: tensor {} holds {} elements, {need} needed", self.m, self.k, self.n, t.name, t.len);
+        }
         anyhow::ensure!(
             self.k / 4 + 200 < gpu.loop_budget(),
             "matmul depth {} exceeds what this adapter runs in one invocation; use a smaller batch",
             self.k
         );
-        let params = Params::new()
-            .u(self.m)
-            .u(self.n)
-            .u(self.k)
-            .u(self.accumulate as usize)
-            .u(self.stride_a)
-            .u(self.stride_b)
-            .u(self.stride_c)
-            .f(self.alpha);
+        if self.fits_lanes8() && gpu.has_lanes8() {
+            return self.launch_lanes8(gpu, a, b, c);
+        }
+        let params = self.params();
         // Up to 64 invocations per workgroup (at least one SIMD width of 8), shaped to the output so that small
         // outputs do not compute clamped duplicates.
         // Small outputs are split into at least 8 workgroups where possible, so every core gets work.
@@ -95,6 +99,30 @@ impl Matmul {
             ("WY", wy as u32),
         ];
         gpu.launch(&crate::shader!("matmul", trusted), "main", &consts, &params, &[(1, a), (2, b), (3, c), (4, a), (5, b)], grid)
+    }
+
+    fn params(&self) -> Params {
+        Params::new()
+            .u(self.m)
+            .u(self.n)
+            .u(self.k)
+            .u(self.accumulate as usize)
+            .u(self.stride_a)
+            .u(self.stride_b)
+            .u(self.stride_c)
+            .f(self.alpha)
+    }
+
+    /// Whether matmul_lanes8.wgsl takes this shape: every dimension and batch stride a multiple of 4.
+    fn fits_lanes8(&self) -> bool {
+        [self.m, self.n, self.k, self.stride_a, self.stride_b, self.stride_c].iter().all(|d| d % 4 == 0) && self.m >= 4 && self.n >= 4
+    }
+
+    /// The kernel for 8-lane subgroups: 32×128 tiles of C, one 8-lane workgroup each.
+    fn launch_lanes8(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
+        let grid = [self.n.div_ceil(128) as u32, self.m.div_ceil(64) as u32, self.batch as u32];
+        let consts = [("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32)];
+        gpu.launch(&crate::shader!("matmul_lanes8", trusted), "main", &consts, &self.params(), &[(1, a), (2, b), (3, c)], grid)
     }
 
     /// The CPU twin.
