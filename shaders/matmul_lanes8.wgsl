@@ -1,10 +1,10 @@
 // matmul.wgsl's contract (C[z] = alpha · op(A[z]) · op(B[z]) (+ C[z])) for adapters whose subgroups are exactly
 // 8 lanes and that have 64-bit integers: CPU SIMD adapters such as llvmpipe. There every load costs about as much
 // per component as dozens of FMAs, so this kernel minimises load components per FMA:
-// - each 8-lane subgroup owns a 32×128 tile of C, each lane 32 rows × 16 columns (32 mat4x4 accumulators);
-// - per step of 4 along k, a lane loads only its 4 rows of A and its 16 columns of B, as vec2<u64> (4 floats in
-//   2 components), and takes the other 28 rows from its neighbours with subgroupBroadcast: 40 load components
-//   for 2048 FMAs, where matmul.wgsl needs 96 for 512.
+// - each 8-lane subgroup owns a 64×128 tile of C, each lane 64 rows × 16 columns (64 mat4x4 accumulators);
+// - per step of 4 along k, a lane loads only 8 rows of A and its 16 columns of B, as vec2<u64> (4 floats in
+//   2 components), and takes the other 56 rows from its neighbours with subgroupBroadcast: 48 load components
+//   for 4096 FMAs, where matmul.wgsl needs 96 for 512. Results are stored as vec2<u64> too.
 // The launcher uses it only when m, n, k and the batch strides are multiples of 4 and each binding is 16-byte
 // aligned. Rows and columns past m and n are clamped on reads (whole groups of 4, so nothing is mixed in) and
 // skipped on writes.
@@ -35,7 +35,7 @@ var<private> b1: mat4x4<f32>;
 var<private> b2: mat4x4<f32>;
 var<private> b3: mat4x4<f32>;
 
-// Four consecutive floats starting at float offset `i` (a multiple of 4) of `a` or `b`.
+// Four floats from their bits, and back.
 fn f4(v: vec2<u64>) -> vec4<f32> {
     return vec4<f32>(
         bitcast<f32>(u32(v.x & 0xfffffffflu)), bitcast<f32>(u32(v.x >> 32u)),
@@ -46,6 +46,7 @@ fn pack(v: vec4<f32>) -> vec2<u64> {
     let u = bitcast<vec4<u32>>(v);
     return vec2<u64>(u64(u.x) | (u64(u.y) << 32u), u64(u.z) | (u64(u.w) << 32u));
 }
+// Four consecutive floats of `a` or `b` from float offset `i` (a multiple of 4) within the batch entry.
 fn a4(i: u32) -> vec4<f32> { return f4(a[(base_a + i) / 4u]); }
 fn b4(i: u32) -> vec4<f32> { return f4(b[(base_b + i) / 4u]); }
 
@@ -123,33 +124,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
         b1 = load_b(col0 + 4u, k0);
         b2 = load_b(col0 + 8u, k0);
         b3 = load_b(col0 + 12u, k0);
-        // Lane l holds rows 4l .. 4l+4 of the tile; row 4l + j comes from lane l's column j.
-        let x = load_a(row0 + 4u * lane, k0);
-        fma(&c0, subgroupBroadcast(x[0], 0u)); fma(&c1, subgroupBroadcast(x[1], 0u));
-        fma(&c2, subgroupBroadcast(x[2], 0u)); fma(&c3, subgroupBroadcast(x[3], 0u));
-        fma(&c4, subgroupBroadcast(x[0], 1u)); fma(&c5, subgroupBroadcast(x[1], 1u));
-        fma(&c6, subgroupBroadcast(x[2], 1u)); fma(&c7, subgroupBroadcast(x[3], 1u));
-        fma(&c8, subgroupBroadcast(x[0], 2u)); fma(&c9, subgroupBroadcast(x[1], 2u));
-        fma(&c10, subgroupBroadcast(x[2], 2u)); fma(&c11, subgroupBroadcast(x[3], 2u));
-        fma(&c12, subgroupBroadcast(x[0], 3u)); fma(&c13, subgroupBroadcast(x[1], 3u));
-        fma(&c14, subgroupBroadcast(x[2], 3u)); fma(&c15, subgroupBroadcast(x[3], 3u));
-        fma(&c16, subgroupBroadcast(x[0], 4u)); fma(&c17, subgroupBroadcast(x[1], 4u));
-        fma(&c18, subgroupBroadcast(x[2], 4u)); fma(&c19, subgroupBroadcast(x[3], 4u));
-        fma(&c20, subgroupBroadcast(x[0], 5u)); fma(&c21, subgroupBroadcast(x[1], 5u));
-        fma(&c22, subgroupBroadcast(x[2], 5u)); fma(&c23, subgroupBroadcast(x[3], 5u));
-        fma(&c24, subgroupBroadcast(x[0], 6u)); fma(&c25, subgroupBroadcast(x[1], 6u));
-        fma(&c26, subgroupBroadcast(x[2], 6u)); fma(&c27, subgroupBroadcast(x[3], 6u));
-        fma(&c28, subgroupBroadcast(x[0], 7u)); fma(&c29, subgroupBroadcast(x[1], 7u));
-        fma(&c30, subgroupBroadcast(x[2], 7u)); fma(&c31, subgroupBroadcast(x[3], 7u));
-        let x2 = load_a(row0 + 32u + 4u * lane, k0);
-        fma(&c32, subgroupBroadcast(x2[0], 0u)); fma(&c33, subgroupBroadcast(x2[1], 0u)); fma(&c34, subgroupBroadcast(x2[2], 0u)); fma(&c35, subgroupBroadcast(x2[3], 0u));
-        fma(&c36, subgroupBroadcast(x2[0], 1u)); fma(&c37, subgroupBroadcast(x2[1], 1u)); fma(&c38, subgroupBroadcast(x2[2], 1u)); fma(&c39, subgroupBroadcast(x2[3], 1u));
-        fma(&c40, subgroupBroadcast(x2[0], 2u)); fma(&c41, subgroupBroadcast(x2[1], 2u)); fma(&c42, subgroupBroadcast(x2[2], 2u)); fma(&c43, subgroupBroadcast(x2[3], 2u));
-        fma(&c44, subgroupBroadcast(x2[0], 3u)); fma(&c45, subgroupBroadcast(x2[1], 3u)); fma(&c46, subgroupBroadcast(x2[2], 3u)); fma(&c47, subgroupBroadcast(x2[3], 3u));
-        fma(&c48, subgroupBroadcast(x2[0], 4u)); fma(&c49, subgroupBroadcast(x2[1], 4u)); fma(&c50, subgroupBroadcast(x2[2], 4u)); fma(&c51, subgroupBroadcast(x2[3], 4u));
-        fma(&c52, subgroupBroadcast(x2[0], 5u)); fma(&c53, subgroupBroadcast(x2[1], 5u)); fma(&c54, subgroupBroadcast(x2[2], 5u)); fma(&c55, subgroupBroadcast(x2[3], 5u));
-        fma(&c56, subgroupBroadcast(x2[0], 6u)); fma(&c57, subgroupBroadcast(x2[1], 6u)); fma(&c58, subgroupBroadcast(x2[2], 6u)); fma(&c59, subgroupBroadcast(x2[3], 6u));
-        fma(&c60, subgroupBroadcast(x2[0], 7u)); fma(&c61, subgroupBroadcast(x2[1], 7u)); fma(&c62, subgroupBroadcast(x2[2], 7u)); fma(&c63, subgroupBroadcast(x2[3], 7u));
+        // Lane l holds rows 4l .. 4l+4 of each half of the tile; row 4l + j comes from lane l's column j.
+        let x0 = load_a(row0 + 4u * lane, k0);
+        fma(&c0, subgroupBroadcast(x0[0], 0u)); fma(&c1, subgroupBroadcast(x0[1], 0u)); fma(&c2, subgroupBroadcast(x0[2], 0u)); fma(&c3, subgroupBroadcast(x0[3], 0u));
+        fma(&c4, subgroupBroadcast(x0[0], 1u)); fma(&c5, subgroupBroadcast(x0[1], 1u)); fma(&c6, subgroupBroadcast(x0[2], 1u)); fma(&c7, subgroupBroadcast(x0[3], 1u));
+        fma(&c8, subgroupBroadcast(x0[0], 2u)); fma(&c9, subgroupBroadcast(x0[1], 2u)); fma(&c10, subgroupBroadcast(x0[2], 2u)); fma(&c11, subgroupBroadcast(x0[3], 2u));
+        fma(&c12, subgroupBroadcast(x0[0], 3u)); fma(&c13, subgroupBroadcast(x0[1], 3u)); fma(&c14, subgroupBroadcast(x0[2], 3u)); fma(&c15, subgroupBroadcast(x0[3], 3u));
+        fma(&c16, subgroupBroadcast(x0[0], 4u)); fma(&c17, subgroupBroadcast(x0[1], 4u)); fma(&c18, subgroupBroadcast(x0[2], 4u)); fma(&c19, subgroupBroadcast(x0[3], 4u));
+        fma(&c20, subgroupBroadcast(x0[0], 5u)); fma(&c21, subgroupBroadcast(x0[1], 5u)); fma(&c22, subgroupBroadcast(x0[2], 5u)); fma(&c23, subgroupBroadcast(x0[3], 5u));
+        fma(&c24, subgroupBroadcast(x0[0], 6u)); fma(&c25, subgroupBroadcast(x0[1], 6u)); fma(&c26, subgroupBroadcast(x0[2], 6u)); fma(&c27, subgroupBroadcast(x0[3], 6u));
+        fma(&c28, subgroupBroadcast(x0[0], 7u)); fma(&c29, subgroupBroadcast(x0[1], 7u)); fma(&c30, subgroupBroadcast(x0[2], 7u)); fma(&c31, subgroupBroadcast(x0[3], 7u));
+        let x1 = load_a(row0 + 32u + 4u * lane, k0);
+        fma(&c32, subgroupBroadcast(x1[0], 0u)); fma(&c33, subgroupBroadcast(x1[1], 0u)); fma(&c34, subgroupBroadcast(x1[2], 0u)); fma(&c35, subgroupBroadcast(x1[3], 0u));
+        fma(&c36, subgroupBroadcast(x1[0], 1u)); fma(&c37, subgroupBroadcast(x1[1], 1u)); fma(&c38, subgroupBroadcast(x1[2], 1u)); fma(&c39, subgroupBroadcast(x1[3], 1u));
+        fma(&c40, subgroupBroadcast(x1[0], 2u)); fma(&c41, subgroupBroadcast(x1[1], 2u)); fma(&c42, subgroupBroadcast(x1[2], 2u)); fma(&c43, subgroupBroadcast(x1[3], 2u));
+        fma(&c44, subgroupBroadcast(x1[0], 3u)); fma(&c45, subgroupBroadcast(x1[1], 3u)); fma(&c46, subgroupBroadcast(x1[2], 3u)); fma(&c47, subgroupBroadcast(x1[3], 3u));
+        fma(&c48, subgroupBroadcast(x1[0], 4u)); fma(&c49, subgroupBroadcast(x1[1], 4u)); fma(&c50, subgroupBroadcast(x1[2], 4u)); fma(&c51, subgroupBroadcast(x1[3], 4u));
+        fma(&c52, subgroupBroadcast(x1[0], 5u)); fma(&c53, subgroupBroadcast(x1[1], 5u)); fma(&c54, subgroupBroadcast(x1[2], 5u)); fma(&c55, subgroupBroadcast(x1[3], 5u));
+        fma(&c56, subgroupBroadcast(x1[0], 6u)); fma(&c57, subgroupBroadcast(x1[1], 6u)); fma(&c58, subgroupBroadcast(x1[2], 6u)); fma(&c59, subgroupBroadcast(x1[3], 6u));
+        fma(&c60, subgroupBroadcast(x1[0], 7u)); fma(&c61, subgroupBroadcast(x1[1], 7u)); fma(&c62, subgroupBroadcast(x1[2], 7u)); fma(&c63, subgroupBroadcast(x1[3], 7u));
     }
     store(row0, c0); store(row0 + 1u, c1); store(row0 + 2u, c2); store(row0 + 3u, c3);
     store(row0 + 4u, c4); store(row0 + 5u, c5); store(row0 + 6u, c6); store(row0 + 7u, c7);
