@@ -26,29 +26,53 @@ fn run(launches: &[trm_gpu::gpu::Launch]) {
     gpu().run(&launches.iter().collect::<Vec<_>>());
 }
 
+/// The three uses of a linear layer (Y = X·Wᵀ, dX = dY·W, dW += dYᵀ·X) against the CPU twin; `kernel`, when
+/// given, is the shader each launch must use.
+fn check_linear(rng: &mut SplitMix64, rows: usize, d: usize, out: usize, kernel: Option<&str>) {
+    let (x, w, dy) = (randn(rng, rows * d, 1.0), randn(rng, out * d, 0.2), randn(rng, rows * out, 1.0));
+    let seed_dw = randn(rng, out * d, 1.0);
+    let (gx, gw, gdy) = (up("x", &x), up("w", &w), up("dy", &dy));
+    let (gy, gdx, gdw) = (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
+    for (name, mm, a, b, c, ca, cb) in [
+        ("linear", matmul::Matmul::linear(rows, d, out), &gx, &gw, &gy, &x, &w),
+        ("linear_dx", matmul::Matmul::linear_dx(rows, d, out), &gdy, &gw, &gdx, &dy, &w),
+        ("linear_dw", matmul::Matmul::linear_dw(rows, d, out), &gdy, &gx, &gdw, &dy, &x),
+    ] {
+        let what = format!("{name} rows={rows} d={d} out={out}");
+        let l = mm.launch(gpu(), a, b, c).unwrap();
+        if let Some(k) = kernel {
+            assert_eq!(l.label, k, "{what}");
+        }
+        run(&[l]);
+        let mut want = if mm.accumulate { seed_dw.clone() } else { vec![0.0; c.len] };
+        mm.cpu(ca, cb, &mut want);
+        assert_close(&what, &read(c), &want, ATOL, RTOL);
+    }
+}
+
+/// A batched matmul whose B is shared across the batch (stride 0), scaled by alpha 0.5.
+fn check_batched(rng: &mut SplitMix64, mm: matmul::Matmul, kernel: Option<&str>) {
+    let mm = matmul::Matmul { alpha: 0.5, stride_b: 0, ..mm };
+    let [la, lb, lc] = mm.lens();
+    let (a, b) = (randn(rng, la, 1.0), randn(rng, lb, 1.0));
+    let c = gpu().zeros("c", lc).unwrap();
+    let l = mm.launch(gpu(), &up("a", &a), &up("b", &b), &c).unwrap();
+    if let Some(k) = kernel {
+        assert_eq!(l.label, k);
+    }
+    run(&[l]);
+    let mut want = vec![0.0; lc];
+    mm.cpu(&a, &b, &mut want);
+    assert_close(&format!("batched {mm:?}"), &read(&c), &want, ATOL, RTOL);
+}
+
 #[test]
 fn matmul_all_transposes_and_odd_shapes() {
     let mut rng = SplitMix64::new(1);
     for &t in &TOKENS {
         for &d in &HIDDEN {
             for out in [d, 3 * d + 5] {
-                let rows = 2 * t;
-                let x = randn(&mut rng, rows * d, 1.0);
-                let w = randn(&mut rng, out * d, 0.2);
-                let dy = randn(&mut rng, rows * out, 1.0);
-                let seed_dw = randn(&mut rng, out * d, 1.0);
-                let (gx, gw, gdy) = (up("x", &x), up("w", &w), up("dy", &dy));
-                let (gy, gdx, gdw) = (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
-                for (name, mm, a, b, c, ca, cb) in [
-                    ("linear", matmul::Matmul::linear(rows, d, out), &gx, &gw, &gy, &x, &w),
-                    ("linear_dx", matmul::Matmul::linear_dx(rows, d, out), &gdy, &gw, &gdx, &dy, &w),
-                    ("linear_dw", matmul::Matmul::linear_dw(rows, d, out), &gdy, &gx, &gdw, &dy, &x),
-                ] {
-                    run(&[mm.launch(gpu(), a, b, c).unwrap()]);
-                    let mut want = if mm.accumulate { seed_dw.clone() } else { vec![0.0; c.len] };
-                    mm.cpu(ca, cb, &mut want);
-                    assert_close(&format!("{name} t={t} d={d} out={out}"), &read(c), &want, ATOL, RTOL);
-                }
+                check_linear(&mut rng, 2 * t, d, out, None);
             }
         }
     }
@@ -57,15 +81,7 @@ fn matmul_all_transposes_and_odd_shapes() {
 #[test]
 fn matmul_batched_strided_scaled() {
     let mut rng = SplitMix64::new(2);
-    let (m, n, k, batch) = (33, 17, 9, 3);
-    let a = randn(&mut rng, batch * m * k, 1.0);
-    let b = randn(&mut rng, n * k, 1.0);
-    let mm = matmul::Matmul { trans_b: true, alpha: 0.5, stride_b: 0, ..matmul::Matmul::new(m, n, k).batched(batch) };
-    let c = gpu().zeros("c", batch * m * n).unwrap();
-    run(&[mm.launch(gpu(), &up("a", &a), &up("b", &b), &c).unwrap()]);
-    let mut want = vec![0.0; batch * m * n];
-    mm.cpu(&a, &b, &mut want);
-    assert_close("batched", &read(&c), &want, ATOL, RTOL);
+    check_batched(&mut rng, matmul::Matmul { trans_b: true, ..matmul::Matmul::new(33, 17, 9).batched(3) }, None);
 }
 
 /// Shapes whose every dimension is a multiple of 4 but not of the tile run matmul_lanes8.wgsl on 8-lane CPU
@@ -73,37 +89,12 @@ fn matmul_batched_strided_scaled() {
 #[test]
 fn matmul_multiple_of_4_shapes() {
     let mut rng = SplitMix64::new(4);
-    let kernel = if gpu().has_lanes8() { "matmul_lanes8::main" } else { "matmul::main" };
+    let kernel = Some(if gpu().has_lanes8() { "matmul_lanes8::main" } else { "matmul::main" });
     for (rows, d, out) in [(4, 4, 4), (36, 20, 132), (68, 12, 260), (100, 516, 8), (132, 64, 196)] {
-        let (x, w, dy) = (randn(&mut rng, rows * d, 1.0), randn(&mut rng, out * d, 0.2), randn(&mut rng, rows * out, 1.0));
-        let seed_dw = randn(&mut rng, out * d, 1.0);
-        let (gx, gw, gdy) = (up("x", &x), up("w", &w), up("dy", &dy));
-        let (gy, gdx, gdw) = (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
-        for (name, mm, a, b, c, ca, cb) in [
-            ("linear", matmul::Matmul::linear(rows, d, out), &gx, &gw, &gy, &x, &w),
-            ("linear_dx", matmul::Matmul::linear_dx(rows, d, out), &gdy, &gw, &gdx, &dy, &w),
-            ("linear_dw", matmul::Matmul::linear_dw(rows, d, out), &gdy, &gx, &gdw, &dy, &x),
-        ] {
-            let l = mm.launch(gpu(), a, b, c).unwrap();
-            assert_eq!(l.label, kernel, "{name} {rows}x{d}x{out}");
-            run(&[l]);
-            let mut want = if mm.accumulate { seed_dw.clone() } else { vec![0.0; c.len] };
-            mm.cpu(ca, cb, &mut want);
-            assert_close(&format!("{name} {rows}x{d}x{out}"), &read(c), &want, ATOL, RTOL);
-        }
+        check_linear(&mut rng, rows, d, out, kernel);
     }
-    let (m, n, k, batch) = (36, 20, 12, 3);
     for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
-        let a = randn(&mut rng, batch * m * k, 1.0);
-        let b = randn(&mut rng, n * k, 1.0);
-        let mm = matmul::Matmul { trans_a, trans_b, alpha: 0.5, stride_b: 0, ..matmul::Matmul::new(m, n, k).batched(batch) };
-        let c = gpu().zeros("c", batch * m * n).unwrap();
-        let l = mm.launch(gpu(), &up("a", &a), &up("b", &b), &c).unwrap();
-        assert_eq!(l.label, kernel);
-        run(&[l]);
-        let mut want = vec![0.0; batch * m * n];
-        mm.cpu(&a, &b, &mut want);
-        assert_close(&format!("batched trans_a {trans_a} trans_b {trans_b}"), &read(&c), &want, ATOL, RTOL);
+        check_batched(&mut rng, matmul::Matmul { trans_a, trans_b, ..matmul::Matmul::new(36, 20, 12).batched(3) }, kernel);
     }
 }
 
