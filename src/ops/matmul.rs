@@ -61,7 +61,7 @@ impl Matmul {
 
     /// Elements that A, B and C must hold.
     pub fn lens(&self) -> [usize; 3] {
-        let last = self.batch - 1;
+        let last = self.batch.saturating_sub(1);
         [last * self.stride_a + self.m * self.k, last * self.stride_b + self.k * self.n, last * self.stride_c + self.m * self.n]
     }
 
