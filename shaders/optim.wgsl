@@ -1,9 +1,11 @@
 // Optimizers, one invocation per element: AdamATan2 (the official default) and AdamW, both with decoupled weight
 // decay; the EMA of the weights; sign-SGD for the puzzle-embedding rows a batch touched.
+// The fixed hyperparameters; Adam's per-step ones are in `hyper` = [lr, bc1, bc2, 0], written by the trainer, so
+// that the step's launches are built once. bc1 = 1 − b1^t, bc2 = 1 − b2^t. sgd_lr is sign-SGD's learning rate.
 struct Params {
     n: u32, batch: u32, ndim: u32, _pad: u32,
-    lr: f32, wd: f32, b1: f32, b2: f32,
-    bc1: f32, bc2: f32, eps: f32, mu: f32,
+    wd: f32, b1: f32, b2: f32, eps: f32,
+    mu: f32, sgd_lr: f32, _pad1: f32, _pad2: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -13,6 +15,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 @group(0) @binding(5) var<storage, read_write> ema: array<f32>;
 @group(0) @binding(6) var<storage, read> ids: array<i32>;
+@group(0) @binding(7) var<storage, read> hyper: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -24,16 +27,17 @@ fn moments(i: u32) {
     v[i] = p.b2 * v[i] + (1.0 - p.b2) * g * g;
 }
 
-// p *= 1 − lr·wd; m, v update; p −= lr / (1 − b1^t) · atan2(m, sqrt(v) / sqrt(1 − b2^t)).  bc1 = 1 − b1^t, bc2 = 1 − b2^t
+// p *= 1 − lr·wd; m, v update; p −= lr / bc1 · atan2(m, sqrt(v) / sqrt(bc2))
 @compute @workgroup_size(WG)
 fn adam_atan2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if (i >= p.n) { return; }
-    param[i] *= 1.0 - p.lr * p.wd;
+    let lr = hyper[0];
+    param[i] *= 1.0 - lr * p.wd;
     moments(i);
-    let den = sqrt(v[i]) / sqrt(p.bc2);
+    let den = sqrt(v[i]) / sqrt(hyper[2]);
     let step = select(atan2(m[i], den), 0.0, m[i] == 0.0 && den == 0.0);
-    param[i] -= p.lr / p.bc1 * step;
+    param[i] -= lr / hyper[1] * step;
 }
 
 // p *= 1 − lr·wd; m, v update; p −= lr · (m / bc1) / (sqrt(v / bc2) + eps)
@@ -41,9 +45,10 @@ fn adam_atan2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 fn adamw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if (i >= p.n) { return; }
-    param[i] *= 1.0 - p.lr * p.wd;
+    let lr = hyper[0];
+    param[i] *= 1.0 - lr * p.wd;
     moments(i);
-    param[i] -= p.lr * (m[i] / p.bc1) / (sqrt(v[i] / p.bc2) + p.eps);
+    param[i] -= lr * (m[i] / hyper[1]) / (sqrt(v[i] / hyper[2]) + p.eps);
 }
 
 // ema = (1 − mu) · param + mu · ema
@@ -71,5 +76,5 @@ fn sign_sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         if (ids[e] == id) { g += grad[e * p.ndim + f]; }
     }
     let w = u32(id) * p.ndim + f;
-    param[w] = param[w] * (1.0 - p.lr * p.wd) - p.lr * sign(g);
+    param[w] = param[w] * (1.0 - p.sgd_lr * p.wd) - p.sgd_lr * sign(g);
 }

@@ -52,7 +52,7 @@ fn weights(c: &ModelConfig) -> Weights {
 }
 
 fn opts(train: bool) -> StepOptions {
-    StepOptions { batch: B, train, checkpoint: Checkpoint::PerCall, loss: trm_gpu::ops::loss::LossKind::Stablemax, grad_scale: 1.0, record: false, one_step_grad: false }
+    StepOptions { batch: B, train, checkpoint: Checkpoint::PerCall, loss: trm_gpu::ops::loss::LossKind::Stablemax, grad_scale: 1.0, record: false, one_step_grad: false, update: None }
 }
 
 

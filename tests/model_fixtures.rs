@@ -51,7 +51,7 @@ fn sudoku_att_free_running() {
     let w = Weights::load(&fixture("sudoku-att").join("weights.safetensors"), &cfg.model).unwrap();
     let r = Reference::load(&fixture("sudoku-att").join("reference.safetensors")).unwrap();
     let ints = |k: &str| r.get(k).unwrap().iter().map(|&x| x as i32).collect::<Vec<_>>();
-    let o = StepOptions { batch: 4, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
+    let o = StepOptions { batch: 4, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false, update: None };
     let (prog, h) = build_step(&cfg.model, &o);
     let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size as u64).unwrap();
     let mut ex = GpuRun::new(gpu(), &prog, &p).unwrap();
@@ -79,7 +79,7 @@ fn checkpoint_policies_agree() {
         let ints = |k: &str| r.get(k).unwrap().iter().map(|&x| x as i32).collect::<Vec<_>>();
         let mut grads = Vec::new();
         for checkpoint in [Checkpoint::PerCall, Checkpoint::None, Checkpoint::EveryK(2), Checkpoint::EveryK(3)] {
-            let o = StepOptions { batch: 4, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
+            let o = StepOptions { batch: 4, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false, update: None };
             let (prog, h) = build_step(&cfg.model, &o);
             let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size as u64).unwrap();
             let mut ex = GpuRun::new(gpu(), &prog, &p).unwrap();

@@ -83,16 +83,16 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
     };
     let configs = names.iter().map(|n| variant(n)).collect::<Result<Vec<_>>>()?;
     let (train, test) = super::train::default_data(a.seed)?;
-    let gpu = g.open()?;
+    let dev = g.open()?;
     let mut rows = Vec::new();
     for (name, cfg) in names.iter().zip(configs) {
         let started = std::time::Instant::now();
         let w = Weights::init(&cfg.model, a.seed);
-        let mut t = Trainer::new(&gpu, cfg.clone(), a.batch, Checkpoint::PerCall, &w, a.seed)?;
+        let mut t = Trainer::new(&dev, cfg.clone(), a.batch, Checkpoint::PerCall, &w, a.seed)?;
         for _ in 0..a.budget {
             t.step(&train, a.budget)?;
         }
-        let r = evaluate(&gpu, &cfg, &t.eval_weights(), &test, 64, a.eval_limit, cfg.train.halt_tau)?;
+        let r = evaluate(&dev, &cfg, &t.eval_weights(), &test, 64, a.eval_limit, cfg.train.halt_tau)?;
         let last = r.steps.last().context("no evaluation steps")?;
         let what = VARIANTS.iter().find(|v| v.0 == name).map(|v| v.1).unwrap_or("").to_string();
         rows.push(Row { variant: name.clone(), what, exact: last.exact_accuracy, token: last.token_accuracy, seconds: started.elapsed().as_secs_f64() });

@@ -3,7 +3,7 @@
 use super::GpuArgs;
 use anyhow::{Context, Result};
 use clap::Args;
-use trm_gpu::bench::{kernel_cases, median, train_step};
+use trm_gpu::bench::{kernel_cases, median, train_step, Timed};
 use trm_gpu::model::{Checkpoint, Config};
 
 #[derive(Args)]
@@ -29,17 +29,18 @@ pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
         let batch: usize = batch.parse().with_context(|| format!("--step {spec:?}: the batch after ':' must be a number"))?;
         steps.push((Config::preset(preset).with_context(|| format!("--step {spec:?}"))?, preset, batch));
     }
-    let gpu = g.open()?;
+    let dev = g.open()?;
     let wanted = |name: &str| a.filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
+    let small_attention = dev.gpu().is_none_or(|gpu| gpu.info.device_type == wgpu::DeviceType::Cpu);
     println!("{:<36} {:>10} {:>12}", "kernel", "ms", "rate");
-    for case in kernel_cases(&gpu)?.into_iter().filter(|c| wanted(&c.name)) {
-        let l = case.refs();
-        let s = median(a.reps, || gpu.time(&l));
+    for case in kernel_cases(small_attention).into_iter().filter(|c| wanted(&c.name)) {
+        let mut timed = Timed::new(&dev, &case.prog)?;
+        let s = median(a.reps, || timed.time());
         let (rate, unit) = case.rate(s);
         println!("{:<36} {:>10.3} {:>8.1} {unit}", case.name, s * 1e3, rate);
     }
     for (cfg, preset, batch) in steps {
-        let mut step = train_step(&gpu, preset, &cfg, batch, a.checkpoint)?;
+        let mut step = train_step(&dev, preset, &cfg, batch, a.checkpoint)?;
         let s = median(a.reps, || step.time());
         println!(
             "step {}: {:.2} ms, {:.1} samples/s, {:.1} GFLOP/s, {:.1} MiB of buffers",

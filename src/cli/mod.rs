@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use trm_gpu::gpu::{Gpu, GpuOptions};
-use trm_gpu::model::{Checkpoint, Config};
+use trm_gpu::model::{Checkpoint, Config, Device, Native};
 
 #[derive(Parser)]
 #[command(name = "trm-gpu", version, about = "Train and run the Tiny Recursive Model on any GPU (WGSL kernels on wgpu)")]
@@ -23,8 +23,27 @@ struct Cli {
     command: Command,
 }
 
+/// Where a command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    /// A real GPU (discrete or integrated) when there is one, else the native CPU executor
+    Auto,
+    /// The WGSL kernels on whatever adapter exists, software ones (lavapipe) included
+    Gpu,
+    /// The native CPU executor (gemm and threads)
+    Cpu,
+    /// The CPU twins in f32, one thread: the reference, slow
+    Reference,
+}
+
 #[derive(Args, Clone)]
 pub struct GpuArgs {
+    /// Where to run: auto, gpu, cpu or reference
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    device: DeviceKind,
+    /// Threads of the native CPU executor (0: one per core)
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
     /// Backends to use: vulkan, metal, dx12, gl (comma-separated) [env: WGPU_BACKEND]
     #[arg(long, global = true)]
     backend: Option<String>,
@@ -37,10 +56,24 @@ impl GpuArgs {
     fn options(&self) -> GpuOptions {
         GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
     }
-    pub fn open(&self) -> Result<Gpu> {
-        let gpu = Gpu::new_blocking(&self.options())?;
-        eprintln!("adapter: {}", gpu.describe());
-        Ok(gpu)
+    /// The device `--device` names, announced on stderr.
+    pub fn open(&self) -> Result<Device> {
+        let dev = match self.device {
+            DeviceKind::Gpu => Device::Gpu(Gpu::new_blocking(&self.options())?),
+            DeviceKind::Cpu => Device::Native(Native::new(self.threads)?),
+            DeviceKind::Reference => Device::Reference,
+            DeviceKind::Auto => {
+                let adapters = pollster::block_on(trm_gpu::gpu::list_adapters(&self.options())).unwrap_or_default();
+                let real = adapters.iter().any(|a| matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu));
+                if real {
+                    Device::Gpu(Gpu::new_blocking(&self.options())?)
+                } else {
+                    Device::Native(Native::new(self.threads)?)
+                }
+            }
+        };
+        eprintln!("device: {}", dev.describe());
+        Ok(dev)
     }
 }
 
@@ -146,8 +179,8 @@ pub fn main() -> Result<()> {
         Command::Ablate(a) => ablate::ablate(&cli.gpu, a),
         Command::Data(d) => data::run(d),
         Command::Parity { dir, dump } => {
-            let gpu = cli.gpu.open()?;
-            let (report, tensors) = trm_gpu::model::parity::check(&gpu, &dir)?;
+            let dev = cli.gpu.open()?;
+            let (report, tensors) = trm_gpu::model::parity::check(&dev, &dir)?;
             print!("{}", report.to_text());
             if let Some(path) = dump {
                 trm_gpu::model::parity::write_dump(&path, &tensors)?;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use trm_gpu::data::arc::{self, Grid};
 use trm_gpu::data::dataset::Dataset;
 use trm_gpu::data::{maze, sudoku};
-use trm_gpu::model::infer::{argmax_tokens, halt_threshold, parse_puzzle, plan_for, program, view, Solver, StepView};
-use trm_gpu::model::{Config, CpuRun, Exec, GpuRun};
+use trm_gpu::model::infer::{argmax_tokens, halt_threshold, parse_puzzle, plan_for, view, Solver, StepView};
+use trm_gpu::model::Config;
 use trm_gpu::train::checkpoint;
 
 #[derive(Args)]
@@ -34,9 +34,6 @@ pub struct SolveArgs {
     /// Also write every step's answer as JSON here
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Solve with the CPU twins instead of the GPU (as the browser demo does without WebGPU)
-    #[arg(long)]
-    cpu: bool,
     /// ARC: the dataset directory the model was trained on, to find the task's puzzle embedding
     #[arg(long)]
     data: Option<PathBuf>,
@@ -127,18 +124,9 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
         _ => vec![0; inputs.len()],
     };
 
-    let gpu = if a.cpu { None } else { Some(g.open()?) };
-    let mut solver: Solver<Box<dyn Exec + '_>> = match &gpu {
-        None => {
-            println!("solving with the CPU twins");
-            let (prog, h) = program(&cfg, 1);
-            Solver::new(Box::new(CpuRun::<f32>::new(&prog)), h, &cfg, &w)
-        }
-        Some(gpu) => {
-            let (prog, h, plan) = plan_for(&cfg, 1, gpu.limits.max_storage_buffer_binding_size as u64)?;
-            Solver::new(Box::new(GpuRun::new(gpu, &prog, &plan)?), h, &cfg, &w)
-        }
-    };
+    let dev = g.open()?;
+    let (prog, h, plan) = plan_for(&cfg, 1, dev.max_binding())?;
+    let mut solver = Solver::new(dev.exec(&prog, &plan)?, h, &cfg, &w);
     let threshold = halt_threshold(a.halt);
     let side = (m.seq_len as f64).sqrt().round() as usize;
     let mut answers = Vec::new();

@@ -164,9 +164,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         (None, Some(e)) => (e * train_data.len() as u64).div_ceil(batch as u64),
         (None, None) => 300,
     };
-    let gpu = g.open()?;
+    let dev = g.open()?;
     let weights = resumed.as_ref().map(|s| s.raw.clone()).unwrap_or_else(|| Weights::init(&cfg.model, a.seed));
-    let mut t = Trainer::new(&gpu, cfg.clone(), batch, a.checkpoint, &weights, a.seed)?;
+    let mut t = Trainer::new(&dev, cfg.clone(), batch, a.checkpoint, &weights, a.seed)?;
     if let Some(s) = &resumed {
         s.restore(&mut t)?;
         eprintln!("resumed at step {}", t.state.step);
@@ -181,7 +181,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         cfg.model.halt_max_steps,
         train_data.len(),
         test_data.len(),
-        trm_gpu::plan::report::human_bytes(t.ex.exec.allocated),
+        trm_gpu::plan::report::human_bytes(t.ex.allocated()),
     );
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let metrics_path = a.out.join("metrics.jsonl");
@@ -209,7 +209,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         let mut line = serde_json::to_value(&m)?;
         if m.step % a.eval_every.max(1) == 0 || m.step == steps {
             let w = t.eval_weights();
-            let r = evaluate(&gpu, &cfg, &w, &test_data, 64, a.eval_limit, cfg.train.halt_tau)?;
+            let r = evaluate(&dev, &cfg, &w, &test_data, 64, a.eval_limit, cfg.train.halt_tau)?;
             last_eval = r.steps.last().map(|s| s.exact_accuracy).unwrap_or(f64::NAN);
             line["eval_exact_accuracy"] = last_eval.into();
             line["eval_token_accuracy"] = r.steps.last().map(|s| s.token_accuracy).unwrap_or(f64::NAN).into();
@@ -265,11 +265,11 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
         println!("{} of {all} test examples never occur in {} (augmentations included)", test.len(), dir.join("train.trmd").display());
         ensure!(!test.is_empty(), "every test example occurs in {}", dir.display());
     }
-    let gpu = g.open()?;
+    let dev = g.open()?;
     if a.task == "arc" {
-        return eval_arc(&gpu, &cfg, &w, &test, &a);
+        return eval_arc(&dev, &cfg, &w, &test, &a);
     }
-    let r = evaluate(&gpu, &cfg, &w, &test, a.batch, a.limit, a.halt)?;
+    let r = evaluate(&dev, &cfg, &w, &test, a.batch, a.limit, a.halt)?;
     println!("{} examples", r.examples);
     println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
     for s in &r.steps {
@@ -284,11 +284,11 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
 
 /// ARC: predict every augmented test input, invert the augmentations, vote (count, then mean sigmoid(q_halt)) and
 /// report pass@k per task and overall.
-fn eval_arc(gpu: &trm_gpu::gpu::Gpu, cfg: &trm_gpu::model::Config, w: &Weights, test: &Dataset, a: &EvalArgs) -> Result<()> {
+fn eval_arc(dev: &trm_gpu::model::Device, cfg: &trm_gpu::model::Config, w: &Weights, test: &Dataset, a: &EvalArgs) -> Result<()> {
     use trm_gpu::data::arc;
     let origins = arc::origins(test)?;
     let answers = arc::answers_from_dataset(test)?;
-    let preds = trm_gpu::train::predict(gpu, cfg, w, test, a.batch)?;
+    let preds = trm_gpu::train::predict(dev, cfg, w, test, a.batch)?;
     let predictions: Vec<arc::Prediction> = origins
         .into_iter()
         .zip(preds)

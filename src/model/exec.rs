@@ -1,6 +1,8 @@
-//! One interface over the two executors, so the trainer, the evaluator and the tests drive either.
+//! One interface over the executors (GPU kernels, the native CPU path, the CPU twins), so the trainer, the
+//! evaluator and the tests drive any of them; and the device a command runs on.
 
-use super::program::{CpuExec, GpuExec, Program};
+use super::native::NativeExec;
+use super::program::{CpuExec, GpuExec, Op, Program};
 use super::trm::Handles;
 use super::Weights;
 use crate::gpu::Gpu;
@@ -13,6 +15,13 @@ pub trait Exec {
     fn write_i32(&mut self, t: T, data: &[i32]);
     fn read(&mut self, t: T) -> Vec<f32>;
     fn run(&mut self);
+    /// Bytes this executor holds for the program's tensors.
+    fn allocated(&self) -> u64;
+    /// Run the program once, op by op, timing each: (op name, seconds). Empty where ops cannot be timed alone
+    /// by the wall clock (the GPU times its launches with timestamps instead).
+    fn time_ops(&mut self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 
     /// Copy every state_dict tensor of `w` into the program's parameter tensors.
     fn load_weights(&mut self, h: &Handles, w: &Weights) {
@@ -34,6 +43,12 @@ impl<E: Exec + ?Sized> Exec for Box<E> {
     }
     fn run(&mut self) {
         (**self).run()
+    }
+    fn allocated(&self) -> u64 {
+        (**self).allocated()
+    }
+    fn time_ops(&mut self) -> Vec<(String, f64)> {
+        (**self).time_ops()
     }
 }
 
@@ -67,6 +82,9 @@ impl Exec for GpuRun<'_> {
     fn run(&mut self) {
         self.exec.run(self.gpu);
     }
+    fn allocated(&self) -> u64 {
+        self.exec.allocated
+    }
 }
 
 /// The CPU reference executor with its program.
@@ -93,5 +111,132 @@ impl<F: Real> Exec for CpuRun<F> {
     }
     fn run(&mut self) {
         self.exec.run(&self.prog);
+    }
+    fn allocated(&self) -> u64 {
+        let ints: usize = self.exec.ints.iter().map(|v| v.len() * 4).sum();
+        (self.exec.vals.iter().map(|v| v.len() * std::mem::size_of::<F>()).sum::<usize>() + ints) as u64
+    }
+}
+
+/// The CPU cores: a thread pool of its own, so that a caller can fix the thread count (the bits do not depend
+/// on it). In wasm, the page's one thread.
+pub struct Native {
+    #[cfg(not(target_arch = "wasm32"))]
+    pool: rayon::ThreadPool,
+}
+
+impl Native {
+    /// `threads` 0: one per core.
+    pub fn new(threads: usize) -> Result<Self> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("trm-native-{i}")).build()?;
+            Ok(Native { pool })
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = threads;
+            Ok(Native {})
+        }
+    }
+    pub fn threads(&self) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.pool.current_num_threads();
+        #[cfg(target_arch = "wasm32")]
+        1
+    }
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.pool.install(f);
+        #[cfg(target_arch = "wasm32")]
+        f()
+    }
+}
+
+/// The native executor with its program, on its cores.
+pub struct NativeRun<'a> {
+    pub native: &'a Native,
+    pub ops: Vec<Op>,
+    pub exec: NativeExec,
+}
+
+impl<'a> NativeRun<'a> {
+    pub fn new(native: &'a Native, prog: &Program, plan: &Plan) -> Result<Self> {
+        Ok(NativeRun { native, ops: prog.ops.clone(), exec: NativeExec::new(prog, plan)? })
+    }
+}
+
+impl Exec for NativeRun<'_> {
+    fn write(&mut self, t: T, data: &[f32]) {
+        self.exec.write(t, data);
+    }
+    fn write_i32(&mut self, t: T, data: &[i32]) {
+        self.exec.write(t, bytemuck::cast_slice(data));
+    }
+    fn read(&mut self, t: T) -> Vec<f32> {
+        self.exec.read(t)
+    }
+    fn run(&mut self) {
+        let (exec, ops) = (&mut self.exec, &self.ops);
+        self.native.install(|| exec.run(ops));
+    }
+    fn allocated(&self) -> u64 {
+        self.exec.allocated()
+    }
+    fn time_ops(&mut self) -> Vec<(String, f64)> {
+        let (exec, ops) = (&mut self.exec, &self.ops);
+        self.native.install(|| {
+            ops.iter()
+                .map(|op| {
+                    let t = std::time::Instant::now();
+                    exec.run(std::slice::from_ref(op));
+                    (op.io().0.to_string(), t.elapsed().as_secs_f64())
+                })
+                .collect()
+        })
+    }
+}
+
+/// Where a command runs: a wgpu adapter (the WGSL kernels) or the CPU cores (the native executor).
+pub enum Device {
+    Gpu(Gpu),
+    Native(Native),
+    /// The CPU twins in f32: slow, the reference the others are checked against.
+    Reference,
+}
+
+impl Device {
+    /// An executor of `prog` over `plan` on this device.
+    pub fn exec(&self, prog: &Program, plan: &Plan) -> Result<Box<dyn Exec + '_>> {
+        Ok(match self {
+            Device::Gpu(gpu) => Box::new(GpuRun::new(gpu, prog, plan)?),
+            Device::Native(n) => Box::new(NativeRun::new(n, prog, plan)?),
+            Device::Reference => Box::new(CpuRun::<f32>::new(prog)),
+        })
+    }
+    /// The largest tensor one binding may hold.
+    pub fn max_binding(&self) -> u64 {
+        match self {
+            Device::Gpu(gpu) => gpu.limits.max_storage_buffer_binding_size as u64,
+            Device::Native(_) | Device::Reference => isize::MAX as u64,
+        }
+    }
+    /// The planner's buffers for `prog` within this device's limits.
+    pub fn plan(&self, prog: &Program) -> Result<Plan> {
+        crate::plan::plan(&prog.schedule, self.max_binding())
+    }
+    /// Which executor runs, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Gpu(gpu) => format!("gpu: {}", gpu.describe()),
+            Device::Native(n) => format!("cpu: native executor (gemm and {} thread{})", n.threads(), if n.threads() == 1 { "" } else { "s" }),
+            Device::Reference => "reference: the CPU twins, f32, one thread".into(),
+        }
+    }
+    pub fn gpu(&self) -> Option<&Gpu> {
+        match self {
+            Device::Gpu(gpu) => Some(gpu),
+            Device::Native(_) | Device::Reference => None,
+        }
     }
 }

@@ -27,7 +27,7 @@ pub struct StepView {
 
 /// The inference program (forward and halting only) for `batch` puzzles, and its handles.
 pub fn program(cfg: &Config, batch: usize) -> (crate::model::Program, Handles) {
-    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false };
+    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false, update: None };
     build_step(&cfg.model, &o)
 }
 

@@ -3,6 +3,7 @@ pub mod config;
 pub mod exec;
 pub mod infer;
 pub mod memory;
+pub mod native;
 pub mod params;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod parity;
@@ -11,6 +12,6 @@ pub mod trm;
 
 pub use config::{Config, ModelConfig, TrainConfig};
 pub use params::Weights;
-pub use exec::{CpuRun, Exec, GpuRun};
+pub use exec::{CpuRun, Device, Exec, GpuRun, Native, NativeRun};
 pub use program::{CpuExec, GpuExec, Op, Program};
 pub use trm::{build_step, Checkpoint, Handles, StepOptions};

@@ -4,12 +4,10 @@
 //! train-mode halting run when the dump has one, and train step 0 with gradients; compare every output and
 //! gradient.
 
-use super::exec::{Exec, GpuRun};
+use super::exec::{Device, Exec};
 use super::trm::{build_step, Checkpoint, Handles, StepOptions};
 use super::{Config, Weights};
-use crate::gpu::Gpu;
 use crate::ops::loss::LossStats;
-use crate::plan;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,16 +90,16 @@ fn compare(rows: &mut Vec<Row>, dump: &mut Vec<(String, Vec<f32>)>, key: &str, g
     dump.push((key.to_string(), got.to_vec()));
 }
 
-struct Session<'g> {
-    ex: GpuRun<'g>,
+struct Session<'d> {
+    ex: Box<dyn Exec + 'd>,
     h: Handles,
 }
 
-fn session<'g>(gpu: &'g Gpu, cfg: &Config, w: &Weights, batch: usize, train: bool, checkpoint: Checkpoint) -> Result<Session<'g>> {
-    let o = StepOptions { batch, train, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: !train, one_step_grad: false };
+fn session<'d>(dev: &'d Device, cfg: &Config, w: &Weights, batch: usize, train: bool, checkpoint: Checkpoint) -> Result<Session<'d>> {
+    let o = StepOptions { batch, train, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: !train, one_step_grad: false, update: None };
     let (prog, h) = build_step(&cfg.model, &o);
-    let p = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
-    let mut ex = GpuRun::new(gpu, &prog, &p)?;
+    let p = dev.plan(&prog)?;
+    let mut ex = dev.exec(&prog, &p)?;
     ex.load_weights(&h, w);
     Ok(Session { ex, h })
 }
@@ -111,7 +109,7 @@ pub const OUT_TOL: (f64, f64) = (1e-4, 1e-4);
 pub const GRAD_TOL: (f64, f64) = (1e-3, 1e-3);
 
 /// Check a dump directory; also returns trm-gpu's own tensors under the reference's key names.
-pub fn check(gpu: &Gpu, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec<f32>)>)> {
+pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec<f32>)>)> {
     let cfg = Config::from_json_file(&dir.join("config.json"))?;
     let w = Weights::load(&dir.join("weights.safetensors"), &cfg.model)?;
     let r = Reference::load(&dir.join("reference.safetensors"))?;
@@ -122,7 +120,7 @@ pub fn check(gpu: &Gpu, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec<f3
     let scalar = |x: f64| vec![x as f32];
 
     // Eval: every supervision step.
-    let mut s = session(gpu, &cfg, &w, batch, false, Checkpoint::PerCall)?;
+    let mut s = session(dev, &cfg, &w, batch, false, Checkpoint::PerCall)?;
     s.ex.write_i32(s.h.tokens, &inputs);
     s.ex.write_i32(s.h.labels, &r.ints("labels")?);
     s.ex.write_i32(s.h.ids, &r.ints("puzzle_identifiers")?);
@@ -165,7 +163,7 @@ pub fn check(gpu: &Gpu, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec<f3
     }
 
     // Train step 0 from a fresh carry: the gradients of the raw summed loss.
-    let mut t = session(gpu, &cfg, &w, batch, true, Checkpoint::PerCall)?;
+    let mut t = session(dev, &cfg, &w, batch, true, Checkpoint::PerCall)?;
     t.ex.write_i32(t.h.tokens, &inputs);
     t.ex.write_i32(t.h.labels, &r.ints("labels")?);
     t.ex.write_i32(t.h.ids, &r.ints("puzzle_identifiers")?);
@@ -186,7 +184,7 @@ pub fn check(gpu: &Gpu, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec<f3
     if let Ok(bias) = r.get("trainhalt.q_head.bias") {
         let mut wh = w.clone();
         wh.tensors.get_mut("inner.q_head.bias").unwrap().1 = bias.to_vec();
-        let mut s = session(gpu, &cfg, &wh, batch, false, Checkpoint::PerCall)?;
+        let mut s = session(dev, &cfg, &wh, batch, false, Checkpoint::PerCall)?;
         s.ex.write_i32(s.h.tokens, &inputs);
         s.ex.write_i32(s.h.labels, &r.ints("labels")?);
         s.ex.write_i32(s.h.ids, &r.ints("puzzle_identifiers")?);

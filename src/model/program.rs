@@ -2,6 +2,7 @@
 //! planned buffers, built once and replayed) or by the CPU executor (the ops' CPU twins, the reference).
 
 use crate::gpu::{Gpu, GpuTensor, Launch};
+use crate::ops::optim::{self, Adam, SignSgd};
 use crate::ops::{attention::Attention, elementwise as ew, embed::Embed, loss::Loss, matmul::Matmul, norm::Norm, rope::Rope, swiglu::Swiglu, Real};
 use crate::plan::{Plan, Role, Schedule, TensorId as T};
 use anyhow::Result;
@@ -33,6 +34,10 @@ pub enum Op {
     EmbedBwdTable { e: Embed, tokens: T, dx: T, dtable: T },
     EmbedBwdPuzzle { e: Embed, dx: T, dpuzzle: T },
     Loss { l: Loss, logits: T, labels: T, q: T, dlogits: T, tok: T, dq: T, stats: T },
+    /// One optimizer step of a trained parameter; `hyper` holds this step's [lr, bc1, bc2, 0].
+    Adam { a: Adam, hyper: T, grad: T, param: T, m: T, v: T },
+    Ema { mu: f32, param: T, ema: T },
+    SignSgd { s: SignSgd, grad: T, ids: T, weights: T },
 }
 
 impl Op {
@@ -63,6 +68,9 @@ impl Op {
             EmbedBwdTable { tokens, dx, dtable, .. } => ("embed_bwd", vec![tokens, dx, dtable], vec![dtable], 0),
             EmbedBwdPuzzle { dx, dpuzzle, .. } => ("puzzle_emb_bwd", vec![dx], vec![dpuzzle], 0),
             Loss { logits, labels, q, dlogits, tok, dq, stats, .. } => ("loss", vec![logits, labels, q], vec![dlogits, tok, dq, stats], 0),
+            Adam { hyper, grad, param, m, v, .. } => ("adam", vec![hyper, grad, param, m, v], vec![param, m, v], 0),
+            Ema { param, ema, .. } => ("ema", vec![param, ema], vec![ema], 0),
+            SignSgd { grad, ids, weights, .. } => ("sign_sgd", vec![grad, ids, weights], vec![weights], 0),
         }
     }
 
@@ -95,6 +103,9 @@ impl Op {
             Loss { l, logits, labels, q, dlogits, tok, dq, stats } => {
                 l.launch(gpu, &t[logits], &t[labels], &t[q], &t[dlogits], &t[tok], &t[dq], &t[stats])?.into()
             }
+            Adam { a, hyper, grad, param, m, v } => vec![a.launch(gpu, &t[hyper], &t[grad], &t[param], &t[m], &t[v])?],
+            Ema { mu, param, ema } => vec![optim::ema(gpu, &t[param], &t[ema], mu)?],
+            SignSgd { s, grad, ids, weights } => vec![s.launch(gpu, &t[grad], &t[ids], &t[weights])?],
         })
     }
 }
@@ -262,6 +273,13 @@ impl<F: Real> CpuExec<F> {
                 self.vals[dq] = g;
                 self.vals[stats] = s;
             }
+            Adam { a, hyper, grad, param, m, v } => {
+                let (mut p, mut mv, mut vv) = (take(param), take(m), take(v));
+                a.cpu(&self.vals[hyper], &self.vals[grad], &mut p, &mut mv, &mut vv);
+                (self.vals[param], self.vals[m], self.vals[v]) = (p, mv, vv);
+            }
+            Ema { mu, param, ema } => with_out!(ema, |e| optim::cpu_ema(&self.vals[param], &mut e, mu)),
+            SignSgd { s, grad, ids, weights } => with_out!(weights, |w| s.cpu(&self.vals[grad], &self.ints[ids], &mut w)),
         }
     }
 }

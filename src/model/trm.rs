@@ -10,6 +10,7 @@
 use super::config::ModelConfig;
 use super::params::{specs, Kind, Spec};
 use super::program::{Op, Program};
+use crate::ops::optim::{Adam, SignSgd};
 use crate::ops::{attention::Attention, embed::Embed, loss::{Loss, LossKind, SEQ_STATS}, matmul::Matmul, norm::Norm, rope::{self, Rope}, swiglu::{inner_width, Swiglu}};
 use crate::plan::{Role, TensorId as T};
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,30 @@ pub struct StepOptions {
     /// The 1-step gradient approximation (HRM's; a TRM ablation): only the last z_L update and the z_H update of
     /// the final pass are differentiated; the earlier n−1 z_L updates run without gradient.
     pub one_step_grad: bool,
+    /// With `train`: append the optimizer step (the trainer's program), so one run is one training iteration.
+    pub update: Option<Update>,
+}
+
+/// The optimizer step at the end of a training program: Adam (or AdamATan2) on every trained parameter, the
+/// weight EMA, and sign-SGD on the puzzle-embedding rows the batch touched.
+#[derive(Clone, Copy, Debug)]
+pub struct Update {
+    pub adam: Adam,
+    /// The EMA rate, when the EMA is kept.
+    pub ema: Option<f32>,
+    pub puzzle_lr: f32,
+    pub puzzle_wd: f32,
+}
+
+impl Update {
+    pub fn new(t: &super::config::TrainConfig) -> Self {
+        Update {
+            adam: Adam { kind: t.optimizer, wd: t.weight_decay, b1: t.beta1, b2: t.beta2, eps: 1e-8 },
+            ema: t.ema.then_some(t.ema_rate),
+            puzzle_lr: t.puzzle_emb_lr,
+            puzzle_wd: t.puzzle_emb_weight_decay,
+        }
+    }
 }
 
 /// Tensors the trainer and tests address by meaning.
@@ -88,6 +113,11 @@ pub struct Handles {
     pub stats: T,
     /// With `record`: the input embedding and each net call's output, in call order.
     pub recorded: Vec<T>,
+    /// With `update`: this step's [lr, 1 − b1^t, 1 − b2^t, 0], written before each run.
+    pub hyper: T,
+    /// With `update`: Adam's (m, v) and the EMA of every trained parameter, by official name.
+    pub moments: BTreeMap<String, (T, T)>,
+    pub ema: BTreeMap<String, T>,
 }
 
 /// One net call's saved activations, per layer.
@@ -523,7 +553,32 @@ impl Builder<'_> {
             self.op(Op::EmbedBwdPuzzle { e, dx, dpuzzle: g });
         }
         self.store_carry(&graded);
+        if let Some(u) = self.o.update {
+            self.update(&u);
+        }
         (self.p, self.h)
+    }
+
+    /// The optimizer step over the gradients just computed.
+    fn update(&mut self, u: &Update) {
+        let hyper = self.p.tensor("optim.hyper", Role::Input, &[4]);
+        self.h.hyper = hyper;
+        for sp in trained(self.c) {
+            let (param, grad) = (self.w(&sp.name), self.gw(&sp.name));
+            let m = self.p.tensor(format!("opt.m.{}", sp.name), Role::OptimizerState, &sp.shape);
+            let v = self.p.tensor(format!("opt.v.{}", sp.name), Role::OptimizerState, &sp.shape);
+            self.op(Op::Adam { a: u.adam, hyper, grad, param, m, v });
+            self.h.moments.insert(sp.name.clone(), (m, v));
+            if let Some(mu) = u.ema {
+                let ema = self.p.tensor(format!("ema.{}", sp.name), Role::Ema, &sp.shape);
+                self.op(Op::Ema { mu, param, ema });
+                self.h.ema.insert(sp.name.clone(), ema);
+            }
+        }
+        if let Some(&weights) = self.h.params.get("inner.puzzle_emb.weights") {
+            let s = SignSgd { batch: self.o.batch, ndim: self.c.puzzle_emb_ndim, lr: u.puzzle_lr, wd: u.puzzle_wd };
+            self.op(Op::SignSgd { s, grad: self.h.grads["puzzle_emb.local"], ids: self.h.ids, weights });
+        }
     }
 }
 

@@ -78,6 +78,82 @@ impl Attention {
         p
     }
 
+    /// The native forward: o and lse, one batch entry per task, one query row at a time (exact softmax over an
+    /// S'-long row of scores, never an S'×S' matrix).
+    pub fn native_forward(&self, qkv: &[f32], o: &mut [f32], lse: &mut [f32]) {
+        use super::native::{axpy, dot, exp, for_rows2};
+        let (s, hd, hh) = (self.seq, self.hd, self.heads);
+        let (w, ow) = (3 * hh * hd, hh * hd);
+        let scale = self.scale();
+        for_rows2(&mut o[..self.batch * s * ow], s * ow, &mut lse[..self.batch * hh * s], hh * s, |b0, o, lse| {
+            let mut p = vec![0f32; s];
+            for (z, (o, lse)) in o.chunks_exact_mut(s * ow).zip(lse.chunks_exact_mut(hh * s)).enumerate() {
+                let x = &qkv[(b0 + z) * s * w..][..s * w];
+                let at = |j: usize, slot: usize| &x[j * w + slot * hd..][..hd];
+                for h in 0..hh {
+                    for i in 0..s {
+                        let q = at(i, h);
+                        for (j, pj) in p.iter_mut().enumerate() {
+                            *pj = scale * dot(q, at(j, hh + h));
+                        }
+                        let m = p.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                        p.iter_mut().for_each(|v| *v = exp(*v - m));
+                        let zsum: f32 = p.iter().sum();
+                        let out = &mut o[i * ow + h * hd..][..hd];
+                        out.fill(0.0);
+                        for (j, &pj) in p.iter().enumerate() {
+                            axpy(pj, at(j, 2 * hh + h), out);
+                        }
+                        out.iter_mut().for_each(|v| *v /= zsum);
+                        lse[h * s + i] = m + zsum.ln();
+                    }
+                }
+            }
+        });
+    }
+
+    /// The native backward: delta = rowsum(dO ∘ O), then dq, dk and dv into dqkv, recomputing each score row
+    /// from lse. One batch entry per task; dk and dv accumulate over queries in a fixed order.
+    pub fn native_backward(&self, qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], delta: &mut [f32], dqkv: &mut [f32]) {
+        use super::native::{axpy, dot, exp, for_rows2};
+        let (s, hd, hh) = (self.seq, self.hd, self.heads);
+        let (w, ow) = (3 * hh * hd, hh * hd);
+        let scale = self.scale();
+        for_rows2(&mut dqkv[..self.batch * s * w], s * w, &mut delta[..self.batch * hh * s], hh * s, |b0, dx, delta| {
+            let (mut dk, mut dv, mut dq) = (vec![0f32; s * hd], vec![0f32; s * hd], vec![0f32; hd]);
+            for (z, (dx, delta)) in dx.chunks_exact_mut(s * w).zip(delta.chunks_exact_mut(hh * s)).enumerate() {
+                let b = b0 + z;
+                let x = &qkv[b * s * w..][..s * w];
+                let (o, g) = (&o[b * s * ow..][..s * ow], &dout[b * s * ow..][..s * ow]);
+                let lse = &lse[b * hh * s..][..hh * s];
+                let at = |j: usize, slot: usize| &x[j * w + slot * hd..][..hd];
+                for h in 0..hh {
+                    dk.fill(0.0);
+                    dv.fill(0.0);
+                    for i in 0..s {
+                        let (q, gi) = (at(i, h), &g[i * ow + h * hd..][..hd]);
+                        let di = dot(gi, &o[i * ow + h * hd..][..hd]);
+                        delta[h * s + i] = di;
+                        dq.fill(0.0);
+                        for j in 0..s {
+                            let (k, v) = (at(j, hh + h), at(j, 2 * hh + h));
+                            let p = exp(scale * dot(q, k) - lse[h * s + i]);
+                            let ds = p * (dot(gi, v) - di);
+                            axpy(ds, k, &mut dq);
+                            axpy(ds, q, &mut dk[j * hd..][..hd]);
+                            axpy(p, gi, &mut dv[j * hd..][..hd]);
+                        }
+                        dx[i * w + h * hd..][..hd].iter_mut().zip(&dq).for_each(|(o, &v)| *o = scale * v);
+                    }
+                    for j in 0..s {
+                        dx[j * w + (hh + h) * hd..][..hd].iter_mut().zip(&dk[j * hd..][..hd]).for_each(|(o, &v)| *o = scale * v);
+                        dx[j * w + (2 * hh + h) * hd..][..hd].copy_from_slice(&dv[j * hd..][..hd]);
+                    }
+                }
+            }
+        });
+    }
+
     /// CPU twin of the forward: o (B·S', H·hd).
     pub fn cpu_forward<F: Real>(&self, qkv: &[F], o: &mut [F]) {
         let (s, hd, w) = (self.seq, self.hd, 3 * self.heads * self.hd);

@@ -63,6 +63,43 @@ pub fn col_sum(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, rows: usize, cols: usi
     run(gpu, "col_sum", params(cols, rows, cols, 0, 0, 0, 0, 0.0), cols, &[(1, x), (3, out)])
 }
 
+/// Native paths of the ops that move enough data to matter; the others run their f32 twins.
+pub mod native {
+    use crate::ops::native::for_rows;
+
+    pub fn add(x: &[f32], y: &[f32], out: &mut [f32]) {
+        for_rows(out, 1, |i, o| super::cpu::add(&x[i..][..o.len()], &y[i..][..o.len()], o));
+    }
+    pub fn accumulate(x: &[f32], out: &mut [f32], s: f32) {
+        for_rows(out, 1, |i, o| crate::ops::native::axpy(s, &x[i..][..o.len()], o));
+    }
+    pub fn scale(x: &[f32], out: &mut [f32], s: f32) {
+        for_rows(out, 1, |i, o| o.iter_mut().zip(&x[i..]).for_each(|(o, &v)| *o = s * v));
+    }
+    pub fn fill(out: &mut [f32], s: f32) {
+        for_rows(out, 1, |_, o| o.fill(s));
+    }
+    /// One batch entry per task, in 8×8 blocks so that both sides stay in cache lines.
+    pub fn transpose(x: &[f32], out: &mut [f32], batch: usize, rows: usize, cols: usize) {
+        const B: usize = 8;
+        let n = rows * cols;
+        for_rows(&mut out[..batch * n], n, |b0, out| {
+            for (z, o) in out.chunks_exact_mut(n).enumerate() {
+                let x = &x[(b0 + z) * n..][..n];
+                for r0 in (0..rows).step_by(B) {
+                    for c0 in (0..cols).step_by(B) {
+                        for c in c0..(c0 + B).min(cols) {
+                            for r in r0..(r0 + B).min(rows) {
+                                o[c * rows + r] = x[r * cols + c];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// CPU twins.
 pub mod cpu {
     use super::Real;

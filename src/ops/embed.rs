@@ -63,6 +63,15 @@ impl Embed {
             }
         }
     }
+    /// The native forward: the twin over parallel chunks of batch entries. The gradients run their f32 twins
+    /// (a scatter-add in a fixed order, and a copy).
+    pub fn native_forward(&self, tokens: &[i32], ids: &[i32], table: &[f32], puzzle: &[f32], x: &mut [f32]) {
+        let row = self.seq() * self.dim;
+        super::native::for_rows(&mut x[..self.batch * row], row, |b0, x| {
+            let e = Embed { batch: x.len() / row, ..*self };
+            e.cpu_forward(&tokens[b0 * self.len..], &ids[b0..], table, puzzle, x);
+        });
+    }
     pub fn cpu_backward_table<F: Real>(&self, tokens: &[i32], dx: &[F], dtable: &mut [F]) {
         let (d, seq) = (self.dim, self.seq());
         let scale = F::from_f64(self.scale as f64);

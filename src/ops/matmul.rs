@@ -125,6 +125,35 @@ impl Matmul {
         gpu.launch(&crate::shader!("matmul_lanes8", trusted), "main", &consts, &self.params(), &[(1, a), (2, b), (3, c)], grid)
     }
 
+    /// The native path: every batch entry through `gemm` (threads split the output, never k, so the bits do
+    /// not depend on the thread count). Operand lengths are checked as for the GPU.
+    pub fn native(&self, a: &[f32], b: &[f32], c: &mut [f32]) {
+        for (len, need) in [a.len(), b.len(), c.len()].into_iter().zip(self.lens()) {
+            assert!(len >= need, "matmul {}x{}x{}: an operand holds {len} elements, {need} needed", self.m, self.k, self.n);
+        }
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        // Row-major C; A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k).
+        let (a_rs, a_cs) = if self.trans_a { (1, m as isize) } else { (k as isize, 1) };
+        let (b_rs, b_cs) = if self.trans_b { (1, k as isize) } else { (n as isize, 1) };
+        let threads = super::native::threads();
+        let parallelism = if threads > 1 && m * n * k >= 1 << 18 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        for z in 0..self.batch {
+            let (a, b) = (&a[z * self.stride_a..], &b[z * self.stride_b..]);
+            let c = &mut c[z * self.stride_c..][..m * n];
+            // SAFETY: the strides above address only the first m·k, k·n and m·n elements of a, b and c, whose
+            // lengths were checked, and c does not overlap a or b (distinct slices).
+            unsafe {
+                gemm::gemm(
+                    m, n, k, c.as_mut_ptr(), 1, n as isize, self.accumulate, a.as_ptr(), a_cs, a_rs, b.as_ptr(), b_cs, b_rs, 1.0, self.alpha,
+                    false, false, false, parallelism,
+                );
+            }
+        }
+    }
+
     /// The CPU twin.
     pub fn cpu<F: Real>(&self, a: &[F], b: &[F], c: &mut [F]) {
         let (m, n, k) = (self.m, self.n, self.k);

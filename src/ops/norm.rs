@@ -40,6 +40,22 @@ impl Norm {
             rstd[row] = s;
         }
     }
+    /// The native forward: the twin over parallel chunks of rows.
+    pub fn native_forward(&self, x: &[f32], r: &[f32], y: &mut [f32], rstd: &mut [f32]) {
+        let d = self.dim;
+        super::native::for_rows2(&mut y[..self.rows * d], d, rstd, 1, |r0, y, s| {
+            let n = Norm { rows: s.len(), dim: d };
+            n.cpu_forward(&x[r0 * d..][..y.len()], &r[r0 * d..][..y.len()], y, s);
+        });
+    }
+    /// The native backward: the twin over parallel chunks of rows.
+    pub fn native_backward(&self, y: &[f32], dy: &[f32], rstd: &[f32], dsum: &mut [f32]) {
+        let d = self.dim;
+        super::native::for_rows(&mut dsum[..self.rows * d], d, |r0, out| {
+            let n = Norm { rows: out.len() / d, dim: d };
+            n.cpu_backward(&y[r0 * d..][..out.len()], &dy[r0 * d..][..out.len()], &rstd[r0..][..n.rows], out);
+        });
+    }
     pub fn cpu_backward<F: Real>(&self, y: &[F], dy: &[F], rstd: &[F], dsum: &mut [F]) {
         let d = self.dim;
         for row in 0..self.rows {

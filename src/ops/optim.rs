@@ -13,38 +13,38 @@ pub enum OptimizerKind {
     Adamw,
 }
 
-/// Hyperparameters of one optimizer step; `t` is the 1-based step count.
+/// The fixed hyperparameters of AdamATan2 / AdamW. What changes every step (the learning rate and the bias
+/// corrections) lives in a 4-element tensor, `hyper` = [lr, 1 − b1^t, 1 − b2^t, 0], so that a step's program
+/// is built once and every executor replays it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamStep {
+pub struct Adam {
     pub kind: OptimizerKind,
-    pub lr: f32,
     pub wd: f32,
     pub b1: f32,
     pub b2: f32,
     pub eps: f32,
-    pub t: u64,
 }
 
-impl AdamStep {
-    fn bc(&self) -> (f32, f32) {
-        (1.0 - self.b1.powf(self.t as f32), 1.0 - self.b2.powf(self.t as f32))
+impl Adam {
+    /// `hyper` for optimizer step `t` (1-based) at learning rate `lr`.
+    pub fn hyper(&self, lr: f32, t: u64) -> [f32; 4] {
+        [lr, 1.0 - self.b1.powf(t as f32), 1.0 - self.b2.powf(t as f32), 0.0]
     }
-    pub fn params(&self, n: usize) -> Params {
-        let (bc1, bc2) = self.bc();
-        Params::new().u(n).u(0).u(0).u(0).f(self.lr).f(self.wd).f(self.b1).f(self.b2).f(bc1).f(bc2).f(self.eps).f(0.0)
+    fn params(&self, n: usize) -> Params {
+        Params::new().u(n).u(0).u(0).u(0).f(self.wd).f(self.b1).f(self.b2).f(self.eps).f(0.0).f(0.0).f(0.0).f(0.0)
     }
-    pub fn launch(&self, gpu: &Gpu, grad: &GpuTensor, param: &GpuTensor, m: &GpuTensor, v: &GpuTensor) -> Result<Launch> {
+    pub fn launch(&self, gpu: &Gpu, hyper: &GpuTensor, grad: &GpuTensor, param: &GpuTensor, m: &GpuTensor, v: &GpuTensor) -> Result<Launch> {
         let entry = match self.kind {
             OptimizerKind::AdamAtan2 => "adam_atan2",
             OptimizerKind::Adamw => "adamw",
         };
         let n = param.len;
-        gpu.launch(&crate::shader!("optim"), entry, &[], &self.params(n), &[(1, grad), (2, param), (3, m), (4, v)], gpu.grid(n, WG))
+        gpu.launch(&crate::shader!("optim"), entry, &[], &self.params(n), &[(1, grad), (2, param), (3, m), (4, v), (7, hyper)], gpu.grid(n, WG))
     }
-    pub fn cpu<F: Real>(&self, grad: &[F], param: &mut [F], m: &mut [F], v: &mut [F]) {
-        let (bc1, bc2) = self.bc();
+    pub fn cpu<F: Real>(&self, hyper: &[F], grad: &[F], param: &mut [F], m: &mut [F], v: &mut [F]) {
         let f = |x: f32| F::from_f64(x as f64);
-        let (lr, b1, b2) = (f(self.lr), f(self.b1), f(self.b2));
+        let (lr, bc1, bc2) = (hyper[0], hyper[1], hyper[2]);
+        let (b1, b2) = (f(self.b1), f(self.b2));
         for i in 0..param.len() {
             param[i] *= F::one() - lr * f(self.wd);
             m[i] = b1 * m[i] + (F::one() - b1) * grad[i];
@@ -52,18 +52,22 @@ impl AdamStep {
             param[i] = param[i]
                 - match self.kind {
                     OptimizerKind::AdamAtan2 => {
-                        let den = v[i].sqrt() / f(bc2).sqrt();
+                        let den = v[i].sqrt() / bc2.sqrt();
                         let step = if m[i] == F::zero() && den == F::zero() { F::zero() } else { m[i].atan2(den) };
-                        lr / f(bc1) * step
+                        lr / bc1 * step
                     }
-                    OptimizerKind::Adamw => lr * (m[i] / f(bc1)) / ((v[i] / f(bc2)).sqrt() + f(self.eps)),
+                    OptimizerKind::Adamw => lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + f(self.eps)),
                 };
         }
+    }
+    /// The native path: the f32 twin over parallel chunks (element-wise, so thread-count independent).
+    pub fn native(&self, hyper: &[f32], grad: &[f32], param: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+        super::native::for_elems3(param, m, v, |i, p, m, v| self.cpu(hyper, &grad[i..][..p.len()], p, m, v));
     }
 }
 
 fn ema_params(n: usize, mu: f32) -> Params {
-    Params::new().u(n).u(0).u(0).u(0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(mu)
+    Params::new().u(n).u(0).u(0).u(0).f(0.0).f(0.0).f(0.0).f(0.0).f(mu).f(0.0).f(0.0).f(0.0)
 }
 
 /// ema = (1 − mu) · param + mu · ema
@@ -76,6 +80,9 @@ pub fn cpu_ema<F: Real>(param: &[F], ema: &mut [F], mu: f32) {
     for (e, &p) in ema.iter_mut().zip(param) {
         *e = (F::one() - mu) * p + mu * *e;
     }
+}
+pub fn native_ema(param: &[f32], ema: &mut [f32], mu: f32) {
+    super::native::for_rows(ema, 1, |i, e| cpu_ema(&param[i..][..e.len()], e, mu));
 }
 
 /// Sign-SGD on the puzzle-embedding rows of a batch: grads (batch, ndim) are summed per identifier, and only
@@ -90,7 +97,7 @@ pub struct SignSgd {
 
 impl SignSgd {
     pub fn params(&self) -> Params {
-        Params::new().u(0).u(self.batch).u(self.ndim).u(0).f(self.lr).f(self.wd).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0).f(0.0)
+        Params::new().u(0).u(self.batch).u(self.ndim).u(0).f(self.wd).f(0.0).f(0.0).f(0.0).f(0.0).f(self.lr).f(0.0).f(0.0)
     }
     pub fn launch(&self, gpu: &Gpu, grad: &GpuTensor, ids: &GpuTensor, weights: &GpuTensor) -> Result<Launch> {
         let n = self.batch * self.ndim;

@@ -66,6 +66,15 @@ impl Rope {
             }
         }
     }
+    /// The native path (forward with sign 1, backward with −1): the twin over parallel chunks of rows.
+    pub fn native(&self, x: &[f32], table: &[f32], out: &mut [f32], sign: f64) {
+        let w = 3 * self.heads * self.hd;
+        // Chunks start at whole sequences so that each chunk's rows know their positions.
+        super::native::for_rows(&mut out[..self.rows * w], self.seq * w, |s0, out| {
+            let r = Rope { rows: out.len() / w, ..*self };
+            r.cpu_apply(&x[s0 * self.seq * w..][..out.len()], table, out, sign);
+        });
+    }
     pub fn cpu_forward<F: Real>(&self, qkv: &[F], table: &[f32], out: &mut [F]) {
         self.cpu_apply(qkv, table, out, 1.0)
     }

@@ -38,6 +38,35 @@ impl Swiglu {
             }
         }
     }
+    /// The native forward: parallel rows, the vectorisable sigmoid.
+    pub fn native_forward(&self, h: &[f32], a: &mut [f32]) {
+        let n = self.inner;
+        super::native::for_rows(&mut a[..self.rows * n], n, |r0, a| {
+            for (r, a) in a.chunks_exact_mut(n).enumerate() {
+                let (g, u) = h[(r0 + r) * 2 * n..][..2 * n].split_at(n);
+                for j in 0..n {
+                    a[j] = g[j] * super::native::sigmoid(g[j]) * u[j];
+                }
+            }
+        });
+    }
+    /// The native backward: parallel rows, the vectorisable sigmoid.
+    pub fn native_backward(&self, h: &[f32], da: &[f32], dh: &mut [f32]) {
+        let n = self.inner;
+        super::native::for_rows(&mut dh[..self.rows * 2 * n], 2 * n, |r0, dh| {
+            for (r, dh) in dh.chunks_exact_mut(2 * n).enumerate() {
+                let row = r0 + r;
+                let (g, u) = h[row * 2 * n..][..2 * n].split_at(n);
+                let d = &da[row * n..][..n];
+                let (dg, du) = dh.split_at_mut(n);
+                for j in 0..n {
+                    let s = super::native::sigmoid(g[j]);
+                    dg[j] = d[j] * u[j] * s * (1.0 + g[j] * (1.0 - s));
+                    du[j] = d[j] * g[j] * s;
+                }
+            }
+        });
+    }
     pub fn cpu_backward<F: Real>(&self, h: &[F], da: &[F], dh: &mut [F]) {
         let n = self.inner;
         for r in 0..self.rows {

@@ -6,12 +6,11 @@ pub mod checkpoint;
 
 use crate::data::dataset::Dataset;
 use crate::data::rng::SplitMix64;
-use crate::gpu::{Gpu, GpuTensor, Launch};
-use crate::model::{build_step, Checkpoint, Config, Exec, GpuRun, Handles, StepOptions, Weights};
 use crate::model::infer::{halt_threshold, plan_for};
-use crate::model::params::{specs, Kind};
+use crate::model::params::specs;
+use crate::model::trm::Update;
+use crate::model::{build_step, Checkpoint, Config, Device, Exec, Handles, StepOptions, Weights};
 use crate::ops::loss::LossStats;
-use crate::ops::optim::{self, AdamStep, SignSgd};
 use crate::plan;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
@@ -55,62 +54,51 @@ pub struct StepMetrics {
     pub avg_steps: f64,
 }
 
-struct ParamState {
-    param: GpuTensor,
-    m: GpuTensor,
-    v: GpuTensor,
-    ema: GpuTensor,
-    adam: Launch,
-    ema_update: Launch,
-}
-
-pub struct Trainer<'g> {
+/// Training on any device: one program per iteration (the supervision step, then the optimizer step, EMA and
+/// puzzle-embedding update), built once and replayed by the device's executor.
+pub struct Trainer<'d> {
     pub cfg: Config,
-    pub gpu: &'g Gpu,
     pub h: Handles,
-    pub ex: GpuRun<'g>,
+    pub ex: Box<dyn Exec + 'd>,
     pub plan: plan::Plan,
-    params: Vec<(String, ParamState)>,
-    puzzle: Option<Launch>,
+    update: Update,
     pub state: TrainerState,
     pub batch: usize,
 }
 
-impl<'g> Trainer<'g> {
-    pub fn new(gpu: &'g Gpu, cfg: Config, batch: usize, checkpoint: Checkpoint, weights: &Weights, seed: u64) -> Result<Self> {
+impl<'d> Trainer<'d> {
+    pub fn new(dev: &'d Device, cfg: Config, batch: usize, checkpoint: Checkpoint, weights: &Weights, seed: u64) -> Result<Self> {
         ensure!(batch > 0, "batch must be positive");
-        let o = StepOptions { batch, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0 / batch as f32, record: false, one_step_grad: cfg.train.one_step_grad };
-        let (prog, h) = build_step(&cfg.model, &o);
-        let plan = plan::plan(&prog.schedule, gpu.limits.max_storage_buffer_binding_size as u64)?;
-        let mut ex = GpuRun::new(gpu, &prog, &plan)?;
-        ex.load_weights(&h, weights);
-        let mut params = Vec::new();
-        let t = &cfg.train;
-        for s in specs(&cfg.model).into_iter().filter(|s| s.kind == Kind::Trained) {
-            let n: usize = s.shape.iter().product();
-            let param = ex.exec.tensors[h.params[&s.name]].clone();
-            let grad = ex.exec.tensors[h.grads[&s.name]].clone();
-            let (m, v) = (gpu.zeros(&format!("m.{}", s.name), n)?, gpu.zeros(&format!("v.{}", s.name), n)?);
-            let ema = gpu.upload(&format!("ema.{}", s.name), weights.get(&s.name))?;
-            let step = AdamStep { kind: t.optimizer, lr: 0.0, wd: t.weight_decay, b1: t.beta1, b2: t.beta2, eps: 1e-8, t: 1 };
-            let adam = step.launch(gpu, &grad, &param, &m, &v)?;
-            let ema_update = optim::ema(gpu, &param, &ema, t.ema_rate)?;
-            params.push((s.name.clone(), ParamState { param, m, v, ema, adam, ema_update }));
-        }
-        let puzzle = match h.params.get("inner.puzzle_emb.weights") {
-            Some(&w) => {
-                let s = SignSgd { batch, ndim: cfg.model.puzzle_emb_ndim, lr: t.puzzle_emb_lr, wd: t.puzzle_emb_weight_decay };
-                Some(s.launch(gpu, &ex.exec.tensors[h.grads["puzzle_emb.local"]], &ex.exec.tensors[h.ids], &ex.exec.tensors[w])?)
-            }
-            None => None,
+        let update = Update::new(&cfg.train);
+        let o = StepOptions {
+            batch,
+            train: true,
+            checkpoint,
+            loss: cfg.train.loss,
+            grad_scale: 1.0 / batch as f32,
+            record: false,
+            one_step_grad: cfg.train.one_step_grad,
+            update: Some(update),
         };
+        let (prog, h) = build_step(&cfg.model, &o);
+        let plan = dev.plan(&prog)?;
+        let mut ex = dev.exec(&prog, &plan)?;
+        ex.load_weights(&h, weights);
+        for (name, &(m, v)) in &h.moments {
+            let zeros = vec![0f32; weights.get(name).len()];
+            ex.write(m, &zeros);
+            ex.write(v, &zeros);
+        }
+        for (name, &e) in &h.ema {
+            ex.write(e, weights.get(name));
+        }
         let state = TrainerState {
             step: 0,
             rng: SplitMix64::new(seed),
             slots: vec![Slot { halted: true, ..Default::default() }; batch],
             stream: Stream::default(),
         };
-        Ok(Trainer { cfg, gpu, h, ex, plan, params, puzzle, state, batch })
+        Ok(Trainer { cfg, h, ex, plan, update, state, batch })
     }
 
     /// Learning rate at optimizer step `step` (0-based): linear warmup, then cosine towards lr · lr_min_ratio.
@@ -159,22 +147,11 @@ impl<'g> Trainer<'g> {
         self.ex.write_i32(self.h.labels, &labels);
         self.ex.write_i32(self.h.ids, &ids);
         self.ex.write_i32(self.h.reset, &reset);
-        self.ex.run();
-
-        // Optimizer, EMA and puzzle embeddings, all on the device.
-        let t = &self.cfg.train;
+        // The supervision step, then the optimizer, EMA and puzzle embeddings, in one run on the device.
         let lr = self.lr(self.state.step, total_steps);
-        let step = AdamStep { kind: t.optimizer, lr, wd: t.weight_decay, b1: t.beta1, b2: t.beta2, eps: 1e-8, t: self.state.step + 1 };
-        let mut launches = Vec::new();
-        for (_, p) in &self.params {
-            p.adam.set_params(self.gpu, &step.params(p.param.len));
-            launches.push(&p.adam);
-            if t.ema {
-                launches.push(&p.ema_update);
-            }
-        }
-        launches.extend(&self.puzzle);
-        self.gpu.run(&launches);
+        self.ex.write(self.h.hyper, &self.update.adam.hyper(lr, self.state.step + 1));
+        self.ex.run();
+        let t = &self.cfg.train;
 
         // Halting: q_halt > log(τ/(1−τ)), or N_sup steps; exploration enforces a minimum step count.
         let q = self.ex.read(self.h.q);
@@ -210,10 +187,8 @@ impl<'g> Trainer<'g> {
     /// The weights evaluation uses: the EMA where enabled, else the raw parameters; buffers as they are.
     pub fn eval_weights(&mut self) -> Weights {
         let mut w = self.raw_weights();
-        if self.cfg.train.ema {
-            for (name, p) in &self.params {
-                w.tensors.get_mut(name).unwrap().1 = self.gpu.read(&p.ema);
-            }
+        for (name, &e) in &self.h.ema {
+            w.tensors.get_mut(name).unwrap().1 = self.ex.read(e);
         }
         w
     }
@@ -230,10 +205,12 @@ impl<'g> Trainer<'g> {
     /// Host copies of the optimizer state, EMA and carries, by name (for checkpoints).
     pub fn state_tensors(&mut self) -> Vec<(String, Vec<f32>)> {
         let mut out = Vec::new();
-        for (name, p) in &self.params {
-            out.push((format!("opt.m.{name}"), self.gpu.read(&p.m)));
-            out.push((format!("opt.v.{name}"), self.gpu.read(&p.v)));
-            out.push((format!("ema.{name}"), self.gpu.read(&p.ema)));
+        for (name, &(m, v)) in &self.h.moments {
+            out.push((format!("opt.m.{name}"), self.ex.read(m)));
+            out.push((format!("opt.v.{name}"), self.ex.read(v)));
+            // Without the EMA, its slot holds the weights (so a checkpoint's layout does not depend on it).
+            let e = self.h.ema.get(name).copied().unwrap_or(self.h.params[name]);
+            out.push((format!("ema.{name}"), self.ex.read(e)));
         }
         out.push(("carry.z_H".into(), self.ex.read(self.h.z_h)));
         out.push(("carry.z_L".into(), self.ex.read(self.h.z_l)));
@@ -242,10 +219,12 @@ impl<'g> Trainer<'g> {
 
     /// Restore what `state_tensors` saved.
     pub fn restore_tensors(&mut self, get: &dyn Fn(&str) -> Result<Vec<f32>>) -> Result<()> {
-        for (name, p) in &self.params {
-            self.gpu.write(&p.m, &get(&format!("opt.m.{name}"))?);
-            self.gpu.write(&p.v, &get(&format!("opt.v.{name}"))?);
-            self.gpu.write(&p.ema, &get(&format!("ema.{name}"))?);
+        for (name, &(m, v)) in &self.h.moments {
+            self.ex.write(m, &get(&format!("opt.m.{name}"))?);
+            self.ex.write(v, &get(&format!("opt.v.{name}"))?);
+            if let Some(&e) = self.h.ema.get(name) {
+                self.ex.write(e, &get(&format!("ema.{name}"))?);
+            }
         }
         let (zh, zl) = (get("carry.z_H")?, get("carry.z_L")?);
         self.ex.write(self.h.z_h, &zh);
@@ -281,14 +260,14 @@ pub struct EvalReport {
 
 /// Evaluate `w` on up to `limit` examples of `data`: all N_sup steps, no early halt (as the official
 /// evaluation), plus the halting view at τ.
-pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usize, limit: usize, tau: f64) -> Result<EvalReport> {
+pub fn evaluate(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: usize, limit: usize, tau: f64) -> Result<EvalReport> {
     let n = data.len().min(limit);
     ensure!(n > 0, "no examples to evaluate");
     ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
     ensure!(data.vocab_size <= cfg.model.vocab_size, "data vocabulary {} exceeds the model's {}", data.vocab_size, cfg.model.vocab_size);
     let batch = batch.min(n);
-    let (prog, h, plan) = plan_for(cfg, batch, gpu.limits.max_storage_buffer_binding_size as u64)?;
-    let mut ex = GpuRun::new(gpu, &prog, &plan)?;
+    let (prog, h, plan) = plan_for(cfg, batch, dev.max_binding())?;
+    let mut ex = dev.exec(&prog, &plan)?;
     ex.load_weights(&h, w);
     let nsup = cfg.model.halt_max_steps;
     let threshold = halt_threshold(tau);
@@ -348,13 +327,13 @@ pub fn evaluate(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usi
 }
 
 /// Every example's answer after all N_sup supervision steps (no early halt): argmax tokens and q_halt.
-pub fn predict(gpu: &Gpu, cfg: &Config, w: &Weights, data: &Dataset, batch: usize) -> Result<Vec<(Vec<u8>, f32)>> {
+pub fn predict(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: usize) -> Result<Vec<(Vec<u8>, f32)>> {
     let n = data.len();
     ensure!(n > 0, "no examples to predict");
     ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
     let batch = batch.min(n);
-    let (prog, h, plan) = plan_for(cfg, batch, gpu.limits.max_storage_buffer_binding_size as u64)?;
-    let mut ex = GpuRun::new(gpu, &prog, &plan)?;
+    let (prog, h, plan) = plan_for(cfg, batch, dev.max_binding())?;
+    let mut ex = dev.exec(&prog, &plan)?;
     ex.load_weights(&h, w);
     let (l, v) = (data.seq_len, cfg.model.vocab_size);
     let mut out = Vec::with_capacity(n);
