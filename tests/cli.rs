@@ -114,16 +114,33 @@ fn arc_fixture(d: &std::path::Path, train: usize, eval: usize) -> (Vec<serde_jso
     (written, data, ck)
 }
 
-/// `trm-gpu parity DIR` on an official fixture: a table, all within tolerance, and a dump under the reference keys.
+/// `trm-gpu parity DIR --device cpu` on both official fixtures, and on the GPU (lavapipe) for one: a table, all
+/// within tolerance, and a dump under the reference keys (tests/model_fixtures.rs checks both on both devices).
 #[test]
-fn parity_command_on_a_fixture() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/trm-official/sudoku-att");
-    let dump = tmp("parity").join("dump.safetensors");
-    let (ok, t) = run(&["parity", dir, "--dump", dump.to_str().unwrap()]);
-    assert!(ok && t.contains("within tolerance") && t.contains("grad.inner.lm_head.weight"), "{t}");
-    let bytes = std::fs::read(&dump).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    assert!(st.tensor("eval.step3.logits").is_ok() && st.tensor("trainhalt.step2.halted").is_ok());
+fn parity_command_on_the_fixtures() {
+    for (fixture, device) in [("sudoku-att", "gpu"), ("sudoku-att", "cpu"), ("sudoku-mlp", "cpu")] {
+        let dir = format!("{}/../shared/fixtures/trm-official/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        {
+            let dump = tmp(&format!("parity-{fixture}-{device}")).join("dump.safetensors");
+            let (ok, t) = run(&["parity", &dir, "--device", device, "--dump", dump.to_str().unwrap()]);
+            assert!(ok && t.contains("all 72 tensors within tolerance") && t.contains("grad.inner.lm_head.weight"), "{fixture} on {device}: {t}");
+            assert!(t.contains(&format!("device: {device}:")), "{t}");
+            let bytes = std::fs::read(&dump).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            assert!(st.tensor("eval.step3.logits").is_ok() && st.tensor("trainhalt.step2.halted").is_ok());
+        }
+    }
+}
+
+/// `--device`: a name that does not exist lists the ones that do; `auto` without a real GPU takes the native CPU.
+#[test]
+fn device_choice() {
+    let (ok, t) = run(&["bench", "--device", "tpu", "--step", "none"]);
+    assert!(!ok && t.contains("tpu") && t.contains("auto") && t.contains("gpu") && t.contains("cpu"), "{t}");
+    let (ok, t) = run(&["bench", "--reps", "1", "--filter", "ema", "--step", "none"]);
+    assert!(ok && t.contains("device: "), "{t}");
+    let (ok, t) = run(&["bench", "--device", "cpu", "--threads", "1", "--reps", "1", "--filter", "ema", "--step", "none"]);
+    assert!(ok && t.contains("device: cpu: native executor (gemm and 1 thread)"), "{t}");
 }
 
 /// The ablation plumbing in miniature: two variants, a few steps, a table.
@@ -160,7 +177,7 @@ fn solve_sudoku_steps_verdict_and_bad_puzzles() {
     assert_eq!(steps.as_array().unwrap().len(), 8);
     assert!(image::open(&png).is_ok());
     // The CPU twins give the same first answer as the GPU.
-    let (ok, c) = run(&["solve", "--checkpoint", &ck, "1..4.4...3.1.1..", "--cpu"]);
+    let (ok, c) = run(&["solve", "--checkpoint", &ck, "1..4.4...3.1.1..", "--device", "reference"]);
     let first = |t: &str| t.lines().skip_while(|l| !l.starts_with("step 1 ")).nth(1).map(String::from);
     assert!(ok && first(&c).is_some() && first(&c) == first(&t), "{c}\n{t}");
     for (puzzle, want) in [

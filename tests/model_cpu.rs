@@ -136,28 +136,45 @@ fn no_grad_passes_are_no_grad() {
     }
 }
 
-/// The whole training step (forward, loss, backward) on the GPU equals the CPU reference, for two steps.
+/// The whole training step (forward, loss, backward, and the optimizer step with the EMA) on the GPU and on the
+/// native executor equals the CPU reference, for two steps; the native executor holds exactly the plan's bytes.
 #[test]
-fn gpu_step_equals_cpu_step() {
-    for mlp_t in [true, false] {
+fn gpu_and_native_steps_equal_cpu_step() {
+    for ((dev_name, dev), mlp_t) in devices().into_iter().flat_map(|d| [(d, true), (d, false)]) {
         let c = ModelConfig { hidden_size: 16, num_heads: 2, layers: 2, ..tiny(mlp_t) };
         let w = weights(&c);
-        let o = StepOptions { grad_scale: 0.5, ..opts(true) };
+        let adam = trm_gpu::ops::optim::Adam { kind: trm_gpu::ops::optim::OptimizerKind::AdamAtan2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8 };
+        let update = trm::Update { adam, ema: Some(0.9), puzzle_lr: 0.01, puzzle_wd: 0.1 };
+        let o = StepOptions { grad_scale: 0.5, update: Some(update), ..opts(true) };
         let (prog, h) = build_step(&c, &o);
-        let plan = trm_gpu::plan::plan(&prog.schedule, 1 << 30).unwrap();
-        let mut g = GpuRun::new(gpu(), &prog, &plan).unwrap();
+        let plan = dev.plan(&prog).unwrap();
+        let mut g = dev.exec(&prog, &plan).unwrap();
+        if dev_name == "native" {
+            assert_eq!(g.allocated(), plan.total_bytes(), "the native executor allocates the plan");
+        }
         let mut cpu = CpuRun::<f32>::new(&prog);
         setup(&mut g, &h, &w);
         setup(&mut cpu, &h, &w);
+        for (name, &e) in &h.ema {
+            g.write(e, w.get(name));
+            cpu.write(e, w.get(name));
+        }
         for step in 0..2 {
+            let hyper = adam.hyper(1e-3, step + 1);
+            g.write(h.hyper, &hyper);
+            cpu.write(h.hyper, &hyper);
             g.run();
             cpu.run();
-            let what = |t: &str| format!("mlp_t={mlp_t} step {step} {t}");
+            let what = |t: &str| format!("{dev_name} mlp_t={mlp_t} step {step} {t}");
             for (t, name) in [(h.logits, "logits"), (h.q, "q"), (h.z_h, "z_H"), (h.z_l, "z_L"), (h.stats, "stats")] {
                 assert_close(&what(name), &g.read(t), &cpu.read(t), 1e-4, 1e-4);
             }
             for (name, &t) in &h.grads {
                 assert_close(&what(name), &g.read(t), &cpu.read(t), 1e-4, 1e-3);
+            }
+            // AdamATan2 moves each weight by about lr whatever the gradient's size: compare updates to lr.
+            for (name, &t) in h.params.iter().chain(&h.ema) {
+                assert_close(&what(&format!("updated {name}")), &g.read(t), &cpu.read(t), 2e-5, 1e-4);
             }
             assert!(LossStats::from_rows(&g.read(h.stats), None).total().is_finite());
             // The next step continues from the same carry on both (rounding differences grow through the
@@ -166,6 +183,9 @@ fn gpu_step_equals_cpu_step() {
             cpu.write_i32(h.reset, &[0; B]);
             cpu.write(h.z_h, &g.read(h.z_h));
             cpu.write(h.z_l, &g.read(h.z_l));
+            for &t in h.params.values().chain(h.ema.values()).chain(h.moments.values().flat_map(|(m, v)| [m, v])) {
+                cpu.write(t, &g.read(t));
+            }
         }
     }
 }

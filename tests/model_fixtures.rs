@@ -15,7 +15,14 @@ fn fixture(name: &str) -> PathBuf {
 /// Every eval step (x, the 9 net calls of step 0, logits, q, z_H, z_L, losses), train step 0's gradients, and the
 /// train-mode halting run with its carry resets, within the tolerances in `parity`.
 fn parity(name: &str) {
-    let (report, dump) = check(gpu(), &fixture(name)).unwrap();
+    for (dev_name, dev) in devices() {
+        parity_on(name, dev_name, dev);
+    }
+}
+
+fn parity_on(name: &str, dev_name: &str, dev: &trm_gpu::model::Device) {
+    let name = &format!("{name} on {dev_name}");
+    let (report, dump) = check(dev, &fixture(name.split(' ').next().unwrap())).unwrap();
     let failures: Vec<String> = report.failures().iter().map(|r| format!("{} (abs {:.3e})", r.key, r.max_abs)).collect();
     assert!(failures.is_empty(), "{name}: {}\n{}", failures.join(", "), report.to_text());
     let keys: Vec<&str> = report.rows.iter().map(|r| r.key.as_str()).collect();

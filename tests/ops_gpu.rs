@@ -331,13 +331,14 @@ fn optimizers_ema_and_sign_sgd() {
             let v0: Vec<f32> = randn(&mut rng, n, 0.1).iter().map(|x| x * x).collect();
             let (gp, gm, gv) = (up("p", &p0), up("m", &m0), up("v", &v0));
             let gg = up("g", &g);
+            let adam = optim::Adam { kind, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8 };
             for t in 1..=3 {
-                let step = optim::AdamStep { kind, lr: 1e-2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8, t };
-                run(&[step.launch(gpu(), &gg, &gp, &gm, &gv).unwrap()]);
+                let hyper = up("hyper", &adam.hyper(1e-2, t));
+                run(&[adam.launch(gpu(), &hyper, &gg, &gp, &gm, &gv).unwrap()]);
             }
             let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
             for t in 1..=3 {
-                optim::AdamStep { kind, lr: 1e-2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8, t }.cpu(&g, &mut p, &mut m, &mut v);
+                adam.cpu(&adam.hyper(1e-2, t), &g, &mut p, &mut m, &mut v);
             }
             let what = format!("{kind:?} n={n}");
             assert_close(&what, &read(&gp), &p, ATOL, RTOL);

@@ -42,8 +42,10 @@ fn checkpoint_round_trip_and_clear_errors() {
     assert_eq!(w2, w);
     // Same outputs, bit for bit.
     let (_, test) = data();
-    let run = |w: &Weights| trm_gpu::train::evaluate(gpu(), &cfg, w, &test, 8, 8, 0.5).unwrap();
-    assert_eq!(format!("{:?}", run(&w).steps), format!("{:?}", run(&w2).steps));
+    for (_, dev) in devices() {
+        let run = |w: &Weights| trm_gpu::train::evaluate(dev, &cfg, w, &test, 8, 8, 0.5).unwrap();
+        assert_eq!(format!("{:?}", run(&w).steps), format!("{:?}", run(&w2).steps));
+    }
     // Truncated and corrupt files: errors that name the file, and no panic.
     let bytes = std::fs::read(&path).unwrap();
     let bad = dir.join("truncated.safetensors");
@@ -74,23 +76,49 @@ fn losses(t: &mut Trainer, d: &Dataset, n: usize) -> Vec<(u64, u64, usize)> {
     (0..n).map(|_| t.step(d, 6).unwrap()).map(|m| (m.loss.to_bits(), m.step, m.halted)).collect()
 }
 
+/// On every device: a run saved and resumed after 3 steps takes the same 6 steps, bit for bit, as one that was not.
 #[test]
 fn resume_equals_uninterrupted_run() {
     let cfg = config();
     let (train, _) = data();
     let w = Weights::init(&cfg.model, 2);
-    let mut a = Trainer::new(gpu(), cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
-    let full = losses(&mut a, &train, 6);
-    let mut b = Trainer::new(gpu(), cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
-    let first = losses(&mut b, &train, 3);
-    let dir = tmp("resume");
-    checkpoint::save(&dir, &mut b).unwrap();
-    drop(b);
-    let saved = checkpoint::Saved::load(&dir).unwrap();
-    let mut c = Trainer::new(gpu(), saved.cfg.clone(), saved.batch, Checkpoint::PerCall, &saved.raw, 0).unwrap();
-    saved.restore(&mut c).unwrap();
-    let rest = losses(&mut c, &train, 3);
-    assert_eq!([first, rest].concat(), full);
+    for (name, dev) in devices() {
+        let mut a = Trainer::new(dev, cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
+        let full = losses(&mut a, &train, 6);
+        let mut b = Trainer::new(dev, cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
+        let first = losses(&mut b, &train, 3);
+        let dir = tmp(&format!("resume-{name}"));
+        checkpoint::save(&dir, &mut b).unwrap();
+        drop(b);
+        let saved = checkpoint::Saved::load(&dir).unwrap();
+        let mut c = Trainer::new(dev, saved.cfg.clone(), saved.batch, Checkpoint::PerCall, &saved.raw, 0).unwrap();
+        saved.restore(&mut c).unwrap();
+        let rest = losses(&mut c, &train, 3);
+        assert_eq!([first, rest].concat(), full, "{name}");
+    }
+}
+
+/// The native executor gives the same bits on 1 and 2 threads: 4 training steps (forward, backward, optimizer,
+/// EMA) of the MLP and the attention model, every weight and moment compared.
+#[test]
+fn native_bits_do_not_depend_on_threads() {
+    let (train, _) = data();
+    for preset in ["tiny-sudoku4-mlp", "tiny-sudoku-att"] {
+        let mut cfg = config();
+        let base = Config::preset(preset).unwrap();
+        cfg.model = trm_gpu::model::ModelConfig { seq_len: 16, vocab_size: cfg.model.vocab_size, ..base.model };
+        cfg.model.hidden_size = 32;
+        let w = Weights::init(&cfg.model, 4);
+        let run = |threads: usize| {
+            let dev = Device::Native(Native::new(threads).unwrap());
+            let mut t = Trainer::new(&dev, cfg.clone(), 4, Checkpoint::PerCall, &w, 3).unwrap();
+            let steps = losses(&mut t, &train, 4);
+            let tensors: Vec<Vec<u32>> = t.state_tensors().into_iter().map(|(_, v)| v.iter().map(|x| x.to_bits()).collect()).collect();
+            let weights: Vec<Vec<u32>> = t.raw_weights().tensors.values().map(|(_, v)| v.iter().map(|x| x.to_bits()).collect()).collect();
+            (steps, tensors, weights)
+        };
+        assert!(run(1) == run(2), "{preset}: 1 and 2 threads differ");
+    }
 }
 
 #[test]
@@ -107,7 +135,7 @@ fn halting_follows_tau_and_the_seed() {
     let (train, _) = data();
     let w = Weights::init(&cfg.model, 3);
     let run = |seed| {
-        let mut t = Trainer::new(gpu(), cfg.clone(), 4, Checkpoint::PerCall, &w, seed).unwrap();
+        let mut t = Trainer::new(native(), cfg.clone(), 4, Checkpoint::PerCall, &w, seed).unwrap();
         (0..5).map(|_| {
             t.step(&train, 5).unwrap();
             t.state.slots.clone()
@@ -118,7 +146,7 @@ fn halting_follows_tau_and_the_seed() {
     // N_sup 1 with exploration on: every slot halts after one step, and nothing panics.
     let mut one = cfg.clone();
     one.model.halt_max_steps = 1;
-    let mut t = Trainer::new(gpu(), one, 4, Checkpoint::PerCall, &w, 1).unwrap();
+    let mut t = Trainer::new(native(), one, 4, Checkpoint::PerCall, &w, 1).unwrap();
     for _ in 0..3 {
         assert_eq!(t.step(&train, 3).unwrap().halted, 4);
     }

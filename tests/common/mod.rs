@@ -1,13 +1,31 @@
 #![allow(dead_code)]
-//! Shared test helpers: one GPU per test binary, seeded random data, llm.c-style closeness checks.
+//! Shared test helpers: one GPU and one native CPU device per test binary, seeded random data, llm.c-style
+//! closeness checks.
 
 use std::sync::OnceLock;
 use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::gpu::{Gpu, GpuOptions};
+use trm_gpu::model::{Device, Native};
+
+/// The wgpu adapter as a device (lavapipe in CI).
+pub fn gpu_dev() -> &'static Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| Device::Gpu(Gpu::new_blocking(&GpuOptions::default()).expect("a GPU adapter (lavapipe in CI)")))
+}
 
 pub fn gpu() -> &'static Gpu {
-    static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| Gpu::new_blocking(&GpuOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
+    gpu_dev().gpu().expect("a GPU device")
+}
+
+/// The native CPU executor on 2 threads (the bits do not depend on the count).
+pub fn native() -> &'static Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| Device::Native(Native::new(2).expect("a thread pool")))
+}
+
+/// The devices every training and evaluation test runs on.
+pub fn devices() -> [(&'static str, &'static Device); 2] {
+    [("gpu", gpu_dev()), ("native", native())]
 }
 
 pub fn randn(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
