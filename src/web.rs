@@ -1,10 +1,10 @@
 //! The browser build: a trained model solving one Sudoku step by step, on WebGPU when the page has it and on
-//! the CPU twins when it does not. Same shaders, same program, same planner as the native solver.
+//! the native CPU executor (gemm, one thread) when it does not. Same shaders, same program, same planner as the native solver.
 
 use crate::data::sudoku::{format_grid, to_tokens};
 use crate::gpu::{Gpu, GpuOptions, GpuTensor};
 use crate::model::infer::{parse_puzzle, plan_for, view, Solver};
-use crate::model::{Config, CpuRun, GpuRun, Weights};
+use crate::model::{Config, GpuRun, Native, NativeRun, Weights};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -30,7 +30,7 @@ async fn device() -> Result<&'static Gpu, String> {
 
 enum Engine {
     Gpu(&'static Gpu, Solver<GpuRun<'static>>),
-    Cpu(Solver<CpuRun<f32>>),
+    Cpu(Solver<NativeRun<'static>>),
 }
 
 /// A loaded model and the puzzle it is working on.
@@ -49,7 +49,7 @@ pub struct WebSolver {
 #[wasm_bindgen]
 impl WebSolver {
     /// Load a model.safetensors. With `use_gpu`, open WebGPU's adapter; if there is none, or `use_gpu` is
-    /// false, solve with the CPU twins. `backend()` says which.
+    /// false, solve with the native CPU executor. `backend()` says which.
     pub async fn create(model: Vec<u8>, use_gpu: bool) -> Result<WebSolver, JsValue> {
         console_error_panic_hook::set_once();
         let (cfg, w) = Weights::from_checkpoint(&model, "model.safetensors").map_err(js_err)?;
@@ -65,7 +65,10 @@ impl WebSolver {
                 (format!("WebGPU: {name} ({})", gpu.info.backend), Engine::Gpu(gpu, Solver::new(run, h, &cfg, &w)))
             }
             Err(why) => {
-                (format!("CPU fallback ({why}): the Rust CPU twins in wasm"), Engine::Cpu(Solver::new(CpuRun::new(&prog), h, &cfg, &w)))
+                // The page's one thread; lives as long as the page, like the GPU device.
+                let native: &'static Native = Box::leak(Box::new(Native::new(1).map_err(js_err)?));
+                let run = NativeRun::new(native, &prog, &plan).map_err(js_err)?;
+                (format!("CPU fallback ({why}): the native CPU executor in wasm"), Engine::Cpu(Solver::new(run, h, &cfg, &w)))
             }
         };
         Ok(WebSolver { cfg, params, plan: plan_size, backend, engine: Rc::new(RefCell::new(engine)), puzzle: Rc::default() })

@@ -20,9 +20,9 @@ fn parity(name: &str) {
     }
 }
 
-fn parity_on(name: &str, dev_name: &str, dev: &trm_gpu::model::Device) {
-    let name = &format!("{name} on {dev_name}");
-    let (report, dump) = check(dev, &fixture(name.split(' ').next().unwrap())).unwrap();
+fn parity_on(fixture_name: &str, dev_name: &str, dev: &trm_gpu::model::Device) {
+    let name = &format!("{fixture_name} on {dev_name}");
+    let (report, dump) = check(dev, &fixture(fixture_name)).unwrap();
     let failures: Vec<String> = report.failures().iter().map(|r| format!("{} (abs {:.3e})", r.key, r.max_abs)).collect();
     assert!(failures.is_empty(), "{name}: {}\n{}", failures.join(", "), report.to_text());
     let keys: Vec<&str> = report.rows.iter().map(|r| r.key.as_str()).collect();
@@ -36,7 +36,7 @@ fn parity_on(name: &str, dev_name: &str, dev: &trm_gpu::model::Device) {
     }
     assert_eq!(keys.iter().filter(|k| k.contains("L_level_call")).count(), 9);
     let grads = keys.iter().filter(|k| k.starts_with("grad.")).count();
-    assert_eq!(grads, Reference::load(&fixture(name).join("reference.safetensors")).unwrap().tensors.keys().filter(|k| k.starts_with("grad.")).count());
+    assert_eq!(grads, Reference::load(&fixture(fixture_name).join("reference.safetensors")).unwrap().tensors.keys().filter(|k| k.starts_with("grad.")).count());
     assert_eq!(dump.len(), report.rows.len());
 }
 
