@@ -5,6 +5,8 @@ use crate::gpu::{Gpu, GpuTensor, Launch, Params};
 use anyhow::{ensure, Result};
 
 const WG: usize = 64;
+/// Queries per block of the native path: a block's scores are NATIVE_BLOCK × S' floats.
+const NATIVE_BLOCK: usize = 64;
 pub const MAX_HEAD_DIM: usize = 128;
 
 #[derive(Clone, Copy, Debug)]
@@ -78,76 +80,77 @@ impl Attention {
         p
     }
 
-    /// The native forward: o and lse, one batch entry per task, one query row at a time (exact softmax over an
-    /// S'-long row of scores, never an S'×S' matrix).
+    /// The native forward: o and lse, one batch entry per task, in blocks of `NATIVE_BLOCK` queries: scores
+    /// S = scale·Q·Kᵀ (a block × S' matrix, never S' × S'), an exact softmax per row, then O = P·V, each product
+    /// through gemm on the task's thread.
     pub fn native_forward(&self, qkv: &[f32], o: &mut [f32], lse: &mut [f32]) {
-        use super::native::{axpy, dot, exp, for_rows2};
+        use super::native::{exp, for_rows2, gemm_into, View};
         let (s, hd, hh) = (self.seq, self.hd, self.heads);
         let (w, ow) = (3 * hh * hd, hh * hd);
         let scale = self.scale();
         for_rows2(&mut o[..self.batch * s * ow], s * ow, &mut lse[..self.batch * hh * s], hh * s, |b0, o, lse| {
-            let mut p = vec![0f32; s];
+            let mut p = vec![0f32; NATIVE_BLOCK.min(s) * s];
             for (z, (o, lse)) in o.chunks_exact_mut(s * ow).zip(lse.chunks_exact_mut(hh * s)).enumerate() {
                 let x = &qkv[(b0 + z) * s * w..][..s * w];
-                let at = |j: usize, slot: usize| &x[j * w + slot * hd..][..hd];
                 for h in 0..hh {
-                    for i in 0..s {
-                        let q = at(i, h);
-                        for (j, pj) in p.iter_mut().enumerate() {
-                            *pj = scale * dot(q, at(j, hh + h));
+                    for i0 in (0..s).step_by(NATIVE_BLOCK) {
+                        let bm = NATIVE_BLOCK.min(s - i0);
+                        let q = View { data: x, at: i0 * w + h * hd, rs: w, cs: 1 };
+                        let kt = View { data: x, at: (hh + h) * hd, rs: 1, cs: w };
+                        gemm_into(bm, s, hd, &mut p, 0, s, false, q, kt, scale);
+                        for (r, row) in p.chunks_exact_mut(s).take(bm).enumerate() {
+                            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                            row.iter_mut().for_each(|v| *v = exp(*v - m));
+                            let zsum: f32 = row.iter().sum();
+                            row.iter_mut().for_each(|v| *v /= zsum);
+                            lse[h * s + i0 + r] = m + zsum.ln();
                         }
-                        let m = p.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                        p.iter_mut().for_each(|v| *v = exp(*v - m));
-                        let zsum: f32 = p.iter().sum();
-                        let out = &mut o[i * ow + h * hd..][..hd];
-                        out.fill(0.0);
-                        for (j, &pj) in p.iter().enumerate() {
-                            axpy(pj, at(j, 2 * hh + h), out);
-                        }
-                        out.iter_mut().for_each(|v| *v /= zsum);
-                        lse[h * s + i] = m + zsum.ln();
+                        let pv = View { data: &p, at: 0, rs: s, cs: 1 };
+                        let v = View { data: x, at: (2 * hh + h) * hd, rs: w, cs: 1 };
+                        gemm_into(bm, hd, s, o, i0 * ow + h * hd, ow, false, pv, v, 1.0);
                     }
                 }
             }
         });
     }
 
-    /// The native backward: delta = rowsum(dO ∘ O), then dq, dk and dv into dqkv, recomputing each score row
-    /// from lse. One batch entry per task; dk and dv accumulate over queries in a fixed order.
+    /// The native backward, in the forward's query blocks: P again from lse, delta = rowsum(dO ∘ O),
+    /// dS = P ∘ (dO·Vᵀ − delta), dQ = scale·dS·K, and dK += scale·dSᵀ·Q, dV += Pᵀ·dO over the blocks in order.
     pub fn native_backward(&self, qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], delta: &mut [f32], dqkv: &mut [f32]) {
-        use super::native::{axpy, dot, exp, for_rows2};
+        use super::native::{dot, exp, for_rows2, gemm_into, View};
         let (s, hd, hh) = (self.seq, self.hd, self.heads);
         let (w, ow) = (3 * hh * hd, hh * hd);
         let scale = self.scale();
         for_rows2(&mut dqkv[..self.batch * s * w], s * w, &mut delta[..self.batch * hh * s], hh * s, |b0, dx, delta| {
-            let (mut dk, mut dv, mut dq) = (vec![0f32; s * hd], vec![0f32; s * hd], vec![0f32; hd]);
+            let n = NATIVE_BLOCK.min(s) * s;
+            let (mut p, mut ds) = (vec![0f32; n], vec![0f32; n]);
             for (z, (dx, delta)) in dx.chunks_exact_mut(s * w).zip(delta.chunks_exact_mut(hh * s)).enumerate() {
                 let b = b0 + z;
                 let x = &qkv[b * s * w..][..s * w];
                 let (o, g) = (&o[b * s * ow..][..s * ow], &dout[b * s * ow..][..s * ow]);
                 let lse = &lse[b * hh * s..][..hh * s];
-                let at = |j: usize, slot: usize| &x[j * w + slot * hd..][..hd];
                 for h in 0..hh {
-                    dk.fill(0.0);
-                    dv.fill(0.0);
-                    for i in 0..s {
-                        let (q, gi) = (at(i, h), &g[i * ow + h * hd..][..hd]);
-                        let di = dot(gi, &o[i * ow + h * hd..][..hd]);
-                        delta[h * s + i] = di;
-                        dq.fill(0.0);
-                        for j in 0..s {
-                            let (k, v) = (at(j, hh + h), at(j, 2 * hh + h));
-                            let p = exp(scale * dot(q, k) - lse[h * s + i]);
-                            let ds = p * (dot(gi, v) - di);
-                            axpy(ds, k, &mut dq);
-                            axpy(ds, q, &mut dk[j * hd..][..hd]);
-                            axpy(p, gi, &mut dv[j * hd..][..hd]);
+                    for i0 in (0..s).step_by(NATIVE_BLOCK) {
+                        let bm = NATIVE_BLOCK.min(s - i0);
+                        let q = View { data: x, at: i0 * w + h * hd, rs: w, cs: 1 };
+                        let gb = View { data: g, at: i0 * ow + h * hd, rs: ow, cs: 1 };
+                        gemm_into(bm, s, hd, &mut p, 0, s, false, q, View { data: x, at: (hh + h) * hd, rs: 1, cs: w }, scale);
+                        gemm_into(bm, s, hd, &mut ds, 0, s, false, gb, View { data: x, at: (2 * hh + h) * hd, rs: 1, cs: w }, 1.0);
+                        for r in 0..bm {
+                            let i = i0 + r;
+                            let di = dot(&g[i * ow + h * hd..][..hd], &o[i * ow + h * hd..][..hd]);
+                            delta[h * s + i] = di;
+                            let l = lse[h * s + i];
+                            for (pj, dj) in p[r * s..][..s].iter_mut().zip(&mut ds[r * s..][..s]) {
+                                *pj = exp(*pj - l);
+                                *dj = *pj * (*dj - di);
+                            }
                         }
-                        dx[i * w + h * hd..][..hd].iter_mut().zip(&dq).for_each(|(o, &v)| *o = scale * v);
-                    }
-                    for j in 0..s {
-                        dx[j * w + (hh + h) * hd..][..hd].iter_mut().zip(&dk[j * hd..][..hd]).for_each(|(o, &v)| *o = scale * v);
-                        dx[j * w + (2 * hh + h) * hd..][..hd].copy_from_slice(&dv[j * hd..][..hd]);
+                        let (pv, dsv) = (View { data: &p, at: 0, rs: s, cs: 1 }, View { data: &ds, at: 0, rs: s, cs: 1 });
+                        let (pt, dst) = (View { rs: 1, cs: s, ..pv }, View { rs: 1, cs: s, ..dsv });
+                        gemm_into(bm, hd, s, dx, i0 * w + h * hd, w, false, dsv, View { data: x, at: (hh + h) * hd, rs: w, cs: 1 }, scale);
+                        gemm_into(s, hd, bm, dx, (hh + h) * hd, w, i0 > 0, dst, q, scale);
+                        gemm_into(s, hd, bm, dx, (2 * hh + h) * hd, w, i0 > 0, pt, gb, 1.0);
                     }
                 }
             }

@@ -136,6 +136,54 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// One operand of `gemm_into`: a slice, the offset of element (0, 0), and its row and column strides.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub at: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// C (m×n at `c_at` with row stride `ldc`) = alpha · A · B (+ C with `accumulate`), on this thread (callers run
+/// these inside their own parallel tasks). Every index the strides reach is checked against the slices first.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_into(m: usize, n: usize, k: usize, c: &mut [f32], c_at: usize, ldc: usize, accumulate: bool, a: View, b: View, alpha: f32) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |v: &View, rows: usize, cols: usize| v.at + (rows - 1) * v.rs + (cols.max(1) - 1) * v.cs;
+    assert!(c_at + (m - 1) * ldc + n <= c.len(), "gemm_into: C out of range");
+    if k > 0 {
+        assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len(), "gemm_into: an operand is out of range");
+    }
+    // SAFETY: every element the strides address was bounds-checked above; c is borrowed mutably, a and b shared,
+    // so they cannot overlap.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr().add(c_at),
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr().add(a.at),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr().add(b.at),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// y += s · x, vectorisable.
 #[inline]
 pub fn axpy(s: f32, x: &[f32], y: &mut [f32]) {
