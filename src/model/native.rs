@@ -22,6 +22,17 @@ pub fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Zeros written page by page: the memory is resident from the start (a plan that does not fit fails here, not
+/// mid-run), and never the kernel's shared zero page, which halves gemm's speed on inputs not yet written.
+fn touched_zeros(n: usize) -> Vec<f32> {
+    let mut v = vec![0f32; n];
+    for i in (0..n).step_by(1024) {
+        // SAFETY: i < n. A volatile write, so the compiler cannot drop it as a store of the value already there.
+        unsafe { std::ptr::write_volatile(v.as_mut_ptr().add(i), 0.0) };
+    }
+    v
+}
+
 fn ints(x: &[f32]) -> &[i32] {
     bytemuck::cast_slice(x)
 }
@@ -33,7 +44,7 @@ impl NativeExec {
         if let Some(have) = available_memory() {
             ensure!(need < have, "this step's plan needs {} but the machine has {} available: use a smaller batch or model", human_bytes(need), human_bytes(have));
         }
-        let bufs = plan.buffers.iter().map(|b| vec![0f32; (b.bytes / 4) as usize]).collect();
+        let bufs = plan.buffers.iter().map(|b| touched_zeros((b.bytes / 4) as usize)).collect();
         let place = prog.schedule.tensors.iter().enumerate().map(|(i, d)| (plan.buffer_of[i], (d.bytes / 4) as usize)).collect();
         let mut ex = NativeExec { bufs, place };
         for (&t, data) in &prog.constants {
