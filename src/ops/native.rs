@@ -92,7 +92,8 @@ pub fn threads() -> usize {
 }
 
 /// e^x in f32 without branches or calls, so loops over it vectorise: x = k·ln 2 + r with |r| ≤ ln 2 / 2
-/// (Cody–Waite), e^r by its degree-7 Taylor polynomial (truncation below 1e-8), 2^k built in the exponent bits.
+/// (Cody–Waite), e^r by its degree-7 Taylor polynomial (truncation below 1e-8) in Estrin's form (a dependency
+/// chain of 4 steps instead of Horner's 8, so independent lanes overlap), 2^k built in the exponent bits.
 /// Within 2 ulp of e^x for x in [−87, 88]; inputs beyond are clamped (e^−87 ≈ 1.6e−38, e^88 ≈ 1.7e38).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
@@ -105,7 +106,9 @@ pub fn exp(x: f32) -> f32 {
     let t = x * LOG2E + SHIFT;
     let k = t - SHIFT;
     let r = x - k * LN2_HI - k * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let (r2, a0, a1) = (r * r, 1.0 + r, 0.5 + r * (1.0 / 6.0));
+    let (a2, a3) = (1.0 / 24.0 + r * (1.0 / 120.0), 1.0 / 720.0 + r * (1.0 / 5040.0));
+    let p = (a0 + r2 * a1) + (r2 * r2) * (a2 + r2 * a3);
     let ki = t.to_bits() as i32 - SHIFT.to_bits() as i32;
     p * f32::from_bits(((ki + 127) as u32) << 23)
 }
