@@ -87,7 +87,7 @@ fn arc_eval_writes_a_submission() {
 /// for that dataset: the evaluation tasks written, the dataset directory and the checkpoint.
 fn arc_fixture(d: &std::path::Path, train: usize, eval: usize) -> (Vec<serde_json::Value>, std::path::PathBuf, String) {
     let bundle: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/arc/arc-agi-1.json")).unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/arc/arc-agi-1.json")).unwrap(),
     )
     .unwrap();
     let mut written = Vec::new();
@@ -119,7 +119,7 @@ fn arc_fixture(d: &std::path::Path, train: usize, eval: usize) -> (Vec<serde_jso
 #[test]
 fn parity_command_on_the_fixtures() {
     for (fixture, device) in [("sudoku-att", "gpu"), ("sudoku-att", "cpu"), ("sudoku-mlp", "cpu")] {
-        let dir = format!("{}/../shared/fixtures/trm-official/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!("{}/tests/fixtures/trm-official/{fixture}", env!("CARGO_MANIFEST_DIR"));
         {
             let dump = tmp(&format!("parity-{fixture}-{device}")).join("dump.safetensors");
             let (ok, t) = run(&["parity", &dir, "--device", device, "--dump", dump.to_str().unwrap()]);

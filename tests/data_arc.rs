@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use trm_gpu::data::arc::{self, ArcAug, ArcBuild, Grid, Prediction, PASS_KS};
 use trm_gpu::data::SplitMix64;
 
-const ARC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/arc");
+const ARC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/arc");
 
 fn grid(rows: &[&[u8]]) -> Grid {
     Grid::from_rows(&rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>()).unwrap()

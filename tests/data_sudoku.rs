@@ -6,7 +6,7 @@ use trm_gpu::data::{Dataset, Source, Sources, SplitMix64};
 
 const KAIDOKU: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/sudoku/kaidoku25k.csv"
+    "/tests/data/sudoku/kaidoku25k.csv"
 );
 
 fn temp_file(name: &str, text: &str) -> PathBuf {

@@ -1,4 +1,4 @@
-//! trm-gpu reproduces the official PyTorch code's outputs and gradients (../shared/fixtures/trm-official), through
+//! trm-gpu reproduces the official PyTorch code's outputs and gradients (tests/fixtures/trm-official, a copy of ../shared/fixtures), through
 //! the same check `trm-gpu parity DIR` runs.
 
 mod common;
@@ -9,7 +9,7 @@ use trm_gpu::model::*;
 use trm_gpu::plan;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/trm-official")).join(name)
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/trm-official")).join(name)
 }
 
 /// Every eval step (x, the 9 net calls of step 0, logits, q, z_H, z_L, losses), train step 0's gradients, and the
