@@ -141,6 +141,9 @@ fn device_choice() {
     assert!(ok && t.contains("device: "), "{t}");
     let (ok, t) = run(&["bench", "--device", "cpu", "--threads", "1", "--reps", "1", "--filter", "ema", "--step", "none"]);
     assert!(ok && t.contains("device: cpu: native executor (gemm and 1 thread)"), "{t}");
+    // A plan larger than the machine is refused before anything is allocated, with both figures.
+    let (ok, t) = run(&["bench", "--device", "cpu", "--filter", "none", "--step", "sudoku-mlp:100000"]);
+    assert!(!ok && t.contains("this step's plan needs") && t.contains("TiB but the machine has") && t.contains("available"), "{t}");
 }
 
 /// The ablation plumbing in miniature: two variants, a few steps, a table.
