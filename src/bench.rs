@@ -175,16 +175,7 @@ pub struct StepCase<'d> {
 }
 
 pub fn train_step<'d>(dev: &'d Device, name: &str, cfg: &Config, batch: usize, checkpoint: Checkpoint) -> Result<StepCase<'d>> {
-    let o = StepOptions {
-        batch,
-        train: true,
-        checkpoint,
-        loss: cfg.train.loss,
-        grad_scale: 1.0 / batch as f32,
-        record: false,
-        one_step_grad: false,
-        update: Some(trm::Update::new(&cfg.train)),
-    };
+    let o = StepOptions::trainer(&cfg.train, batch, checkpoint);
     let (prog, h) = build_step(&cfg.model, &o);
     let mut run = Timed::new(dev, &prog)?;
     let ex = run.ex();

@@ -72,6 +72,22 @@ pub struct StepOptions {
     pub update: Option<Update>,
 }
 
+impl StepOptions {
+    /// The trainer's program: one supervision step with gradients scaled by 1 / batch, then the optimizer step.
+    pub fn trainer(t: &super::config::TrainConfig, batch: usize, checkpoint: Checkpoint) -> Self {
+        StepOptions {
+            batch,
+            train: true,
+            checkpoint,
+            loss: t.loss,
+            grad_scale: 1.0 / batch as f32,
+            record: false,
+            one_step_grad: t.one_step_grad,
+            update: Some(Update::new(t)),
+        }
+    }
+}
+
 /// The optimizer step at the end of a training program: Adam (or AdamATan2) on every trained parameter, the
 /// weight EMA, and sign-SGD on the puzzle-embedding rows the batch touched.
 #[derive(Clone, Copy, Debug)]

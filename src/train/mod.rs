@@ -69,17 +69,8 @@ pub struct Trainer<'d> {
 impl<'d> Trainer<'d> {
     pub fn new(dev: &'d Device, cfg: Config, batch: usize, checkpoint: Checkpoint, weights: &Weights, seed: u64) -> Result<Self> {
         ensure!(batch > 0, "batch must be positive");
-        let update = Update::new(&cfg.train);
-        let o = StepOptions {
-            batch,
-            train: true,
-            checkpoint,
-            loss: cfg.train.loss,
-            grad_scale: 1.0 / batch as f32,
-            record: false,
-            one_step_grad: cfg.train.one_step_grad,
-            update: Some(update),
-        };
+        let o = StepOptions::trainer(&cfg.train, batch, checkpoint);
+        let update = o.update.expect("the trainer's program updates");
         let (prog, h) = build_step(&cfg.model, &o);
         let plan = dev.plan(&prog)?;
         let mut ex = dev.exec(&prog, &plan)?;
