@@ -183,7 +183,7 @@ fn builds_datasets() {
         options: MazeGen::new(12, true),
     };
     let sources = Sources {
-        train: gen(10),
+        train: vec![gen(10)],
         test: Some(gen(5)),
         holdout: 0,
         max_train: None,

@@ -117,7 +117,7 @@ fn generated_puzzles_are_unique_and_hard_ones_need_guessing() {
     }
     // Difficulty by clue count.
     let opts = GenOptions {
-        clues: Some(30),
+        clues: Some((30, 30)),
         ..GenOptions::new(9, false)
     };
     let p = sudoku::generate(&opts, &mut SplitMix64::new(1)).unwrap();
@@ -298,7 +298,7 @@ fn builds_datasets() {
         options: GenOptions::new(4, false),
     };
     let sources = Sources {
-        train: gen(30),
+        train: vec![gen(30)],
         test: Some(gen(10)),
         holdout: 0,
         max_train: None,
@@ -310,6 +310,7 @@ fn builds_datasets() {
         &SudokuBuild {
             sources,
             augmentations: 4,
+            ratings: Vec::new(),
         },
         &mut |_, total| {
             calls += 1;
@@ -360,7 +361,7 @@ fn builds_datasets() {
 
     // From a file, holding out a test split and keeping a subset for training.
     let sources = Sources {
-        train: Source::File(KAIDOKU.into()),
+        train: vec![Source::File(KAIDOKU.into())],
         test: None,
         holdout: 100,
         max_train: Some(200),
@@ -371,6 +372,7 @@ fn builds_datasets() {
         &SudokuBuild {
             sources,
             augmentations: 2,
+            ratings: Vec::new(),
         },
         &mut |_, _| {},
     )

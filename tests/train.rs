@@ -10,9 +10,9 @@ use trm_gpu::model::*;
 use trm_gpu::train::{checkpoint, halts, Trainer};
 
 fn data() -> (Dataset, Dataset) {
-    let options = sudoku::GenOptions { clues: Some(8), ..sudoku::GenOptions::new(4, false) };
-    let sources = Sources { train: Source::Generate { count: 60, options }, test: None, holdout: 16, max_train: None, seed: 5, skip_bad: false };
-    let b = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 1 }, &mut |_, _| {}).unwrap();
+    let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
+    let sources = Sources { train: vec![Source::Generate { count: 60, options }], test: None, holdout: 16, max_train: None, seed: 5, skip_bad: false };
+    let b = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 1, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
     (b.train, b.test)
 }
 

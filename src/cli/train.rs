@@ -92,16 +92,16 @@ pub struct EvalArgs {
 
 /// The embedded default: 4×4 Sudoku with 8 of 16 cells given (a unique solution each), with augmentations.
 pub fn default_data(seed: u64) -> Result<(Dataset, Dataset)> {
-    let options = sudoku::GenOptions { clues: Some(8), ..sudoku::GenOptions::new(4, false) };
+    let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
     let sources = Sources {
-        train: Source::Generate { count: 2000, options },
+        train: vec![Source::Generate { count: 2000, options }],
         test: None,
         holdout: 200,
         max_train: None,
         seed,
         skip_bad: false,
     };
-    let built = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3 }, &mut |_, _| {})?;
+    let built = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3, ratings: Vec::new() }, &mut |_, _| {})?;
     Ok((built.train, built.test))
 }
 

@@ -17,7 +17,8 @@ pub enum Source<G> {
 /// The train and test sources of a build.
 #[derive(Clone, Debug)]
 pub struct Sources<G> {
-    pub train: Source<G>,
+    /// The training pool: every source's puzzles together (a generated source never repeats an earlier one's).
+    pub train: Vec<Source<G>>,
     /// `None` holds out `holdout` random puzzles of the training source as the test split.
     pub test: Option<Source<G>>,
     pub holdout: usize,
@@ -34,6 +35,11 @@ impl<G: std::fmt::Debug> Source<G> {
             Source::File(p) => p.display().to_string(),
             Source::Generate { count, options } => format!("generated {count}: {options:?}"),
         }
+    }
+
+    /// Several sources, as one line.
+    pub fn describe_all(sources: &[Source<G>]) -> String {
+        sources.iter().map(Source::describe).collect::<Vec<_>>().join(" + ")
     }
 
     fn count(&self) -> usize {
@@ -54,6 +60,8 @@ pub(crate) struct Maker<T, G> {
     pub generate: GenerateFn<T, G>,
     /// The part of a puzzle that must differ between train and test (its question).
     pub key: fn(&T) -> &[u8],
+    /// Which puzzles read from files to keep (generators only make puzzles they keep).
+    pub keep: Box<dyn Fn(&T) -> bool>,
 }
 
 /// Training and test puzzles, and the messages of skipped bad records.
@@ -71,7 +79,8 @@ impl<G: std::fmt::Debug> Sources<G> {
         rng: &mut SplitMix64,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Split<T>> {
-        let total = self.train.count() + self.test.as_ref().map_or(0, |t| t.count());
+        let train_count: usize = self.train.iter().map(Source::count).sum();
+        let total = train_count + self.test.as_ref().map_or(0, |t| t.count());
         let mut skipped = Vec::new();
         let mut load = |src: &Source<G>,
                         seed: u64,
@@ -82,6 +91,10 @@ impl<G: std::fmt::Debug> Sources<G> {
                 Source::File(path) => {
                     let mut loaded = (maker.read)(path, self.skip_bad)?;
                     skipped.append(&mut loaded.skipped);
+                    loaded.items.retain(|t| (maker.keep)(t));
+                    if loaded.items.is_empty() {
+                        bail!("{}: no puzzle kept", path.display());
+                    }
                     Ok(loaded.items)
                 }
                 Source::Generate { count, options } => {
@@ -91,16 +104,21 @@ impl<G: std::fmt::Debug> Sources<G> {
                 }
             }
         };
-        let mut train = load(&self.train, self.seed, &HashSet::new(), 0)?;
+        if self.train.is_empty() {
+            bail!("no training source");
+        }
+        let mut train = Vec::new();
+        let mut done = 0;
+        for (i, src) in self.train.iter().enumerate() {
+            let exclude = if i == 0 { HashSet::new() } else { train.iter().map(|t| (maker.key)(t).to_vec()).collect() };
+            let seed = self.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            train.append(&mut load(src, seed, &exclude, done)?);
+            done += src.count();
+        }
         let test = match &self.test {
             Some(src) => {
                 let exclude = train.iter().map(|t| (maker.key)(t).to_vec()).collect();
-                load(
-                    src,
-                    self.seed ^ 0x7e57_7e57_7e57_7e57,
-                    &exclude,
-                    self.train.count(),
-                )?
+                load(src, self.seed ^ 0x7e57_7e57_7e57_7e57, &exclude, train_count)?
             }
             None => {
                 if self.holdout >= train.len() {
@@ -110,8 +128,12 @@ impl<G: std::fmt::Debug> Sources<G> {
                         train.len()
                     );
                 }
-                rng.shuffle(&mut train);
-                train.split_off(train.len() - self.holdout)
+                if self.holdout == 0 {
+                    Vec::new() // nothing to draw: the pool keeps its order
+                } else {
+                    rng.shuffle(&mut train);
+                    train.split_off(train.len() - self.holdout)
+                }
             }
         };
         if let Some(max) = self.max_train.filter(|&m| m < train.len()) {

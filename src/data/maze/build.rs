@@ -79,6 +79,7 @@ pub fn build(opts: &MazeBuild, progress: &mut dyn FnMut(usize, usize)) -> Result
         read: read_file,
         generate: generate_many,
         key: question,
+        keep: Box::new(|_| true),
     };
     let mut rng = SplitMix64::new(opts.sources.seed);
     let split = opts.sources.load(&maker, &mut rng, progress)?;
@@ -100,17 +101,17 @@ pub fn build(opts: &MazeBuild, progress: &mut dyn FnMut(usize, usize)) -> Result
     }
     let src = &opts.sources;
     let augs: u8 = if opts.augment { 8 } else { 1 };
-    let meta = |split: &str, source: &MazeSource, augmentations: u8| {
+    let meta = |split: &str, source: String, augmentations: u8| {
         json!({
-            "task": "maze", "split": split, "size": side(cells).unwrap_or(0), "source": source.describe(),
+            "task": "maze", "split": split, "size": side(cells).unwrap_or(0), "source": source,
             "augmentations": augmentations - 1, "seed": src.seed, "ignore_label_id": 0, "blank_identifier_id": 0,
         })
     };
-    let mut train = Dataset::new(cells, VOCAB, meta("train", &src.train, augs));
+    let mut train = Dataset::new(cells, VOCAB, meta("train", Source::describe_all(&src.train), augs));
     let mut test = Dataset::new(
         cells,
         VOCAB,
-        meta("test", src.test.as_ref().unwrap_or(&src.train), 1),
+        meta("test", src.test.as_ref().map_or_else(|| Source::describe_all(&src.train), Source::describe), 1),
     );
     for (ds, mazes, augs) in [
         (&mut train, &split.train, augs),

@@ -1,7 +1,7 @@
 //! Builds the Sudoku train/test datasets: every training puzzle forms a group with its augmentations;
 //! test puzzles are not augmented. All puzzle identifiers are 0 (Sudoku has no per-puzzle embedding).
 
-use super::{clues, generate_many, read_file, side, to_tokens, Augment, GenOptions, Puzzle};
+use super::{clues, format_grid, generate_many, rate, read_file, Rating, side, to_tokens, Augment, GenOptions, Puzzle};
 use crate::data::dataset::{histogram, Built, Dataset};
 use crate::data::rng::SplitMix64;
 use crate::data::source::{Maker, Source, Sources};
@@ -15,21 +15,48 @@ pub struct SudokuBuild {
     pub sources: Sources<GenOptions>,
     /// Augmentations per training puzzle (official: 1000).
     pub augmentations: usize,
+    /// Keep only puzzles read from files with one of these ratings (empty: all).
+    pub ratings: Vec<Rating>,
 }
 
 fn question(p: &Puzzle) -> &[u8] {
     &p.puzzle
 }
 
-/// Builds the train and test datasets. `progress(done, total)` follows puzzle generation.
-pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<Built> {
-    let maker = Maker {
+/// Reads, generates and keys puzzles; puzzles read from files are kept when `ratings` is empty or holds
+/// their rating.
+fn maker(ratings: &[Rating]) -> Maker<Puzzle, GenOptions> {
+    let ratings = ratings.to_vec();
+    Maker {
         read: read_file,
         generate: generate_many,
         key: question,
-    };
+        keep: Box::new(move |p: &Puzzle| ratings.is_empty() || ratings.contains(&rate(&p.puzzle))),
+    }
+}
+
+/// Every puzzle of the training sources, in order (no split, no augmentation), e.g. to write as CSV;
+/// puzzles read from files are kept when `ratings` is empty or holds their rating.
+pub fn pool(sources: &Sources<GenOptions>, ratings: &[Rating], progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<Puzzle>> {
+    let sources = Sources { test: None, holdout: 0, max_train: None, ..sources.clone() };
+    let mut rng = SplitMix64::new(sources.seed);
+    Ok(sources.load(&maker(ratings), &mut rng, progress)?.train)
+}
+
+/// Writes puzzles as CSV (`puzzle,solution,clues,rating`; '.' for blanks), which `read_file` reads back.
+pub fn write_csv(path: &std::path::Path, puzzles: &[Puzzle]) -> Result<()> {
+    let mut text = String::from("puzzle,solution,clues,rating\n");
+    for p in puzzles {
+        let line = format!("{},{},{},{}\n", format_grid(&p.puzzle), format_grid(&p.solution), clues(&p.puzzle), rate(&p.puzzle));
+        text += &line;
+    }
+    crate::data::input::write_atomic(path, text.as_bytes())
+}
+
+/// Builds the train and test datasets. `progress(done, total)` follows puzzle generation.
+pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<Built> {
     let mut rng = SplitMix64::new(opts.sources.seed);
-    let split = opts.sources.load(&maker, &mut rng, progress)?;
+    let split = opts.sources.load(&maker(&opts.ratings), &mut rng, progress)?;
     let Some(cells) = split
         .train
         .first()
@@ -49,17 +76,17 @@ pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Resu
     let n = side(cells)?;
 
     let src = &opts.sources;
-    let meta = |split: &str, source: &SudokuSource, augmentations: usize| {
+    let meta = |split: &str, source: String, augmentations: usize| {
         json!({
-            "task": "sudoku", "split": split, "size": n, "source": source.describe(),
+            "task": "sudoku", "split": split, "size": n, "source": source,
             "augmentations": augmentations, "seed": src.seed, "ignore_label_id": 0, "blank_identifier_id": 0,
         })
     };
-    let mut train = Dataset::new(cells, n + 2, meta("train", &src.train, opts.augmentations));
+    let mut train = Dataset::new(cells, n + 2, meta("train", Source::describe_all(&src.train), opts.augmentations));
     let mut test = Dataset::new(
         cells,
         n + 2,
-        meta("test", src.test.as_ref().unwrap_or(&src.train), 0),
+        meta("test", src.test.as_ref().map_or_else(|| Source::describe_all(&src.train), Source::describe), 0),
     );
     for p in &split.train {
         train.push(&to_tokens(&p.puzzle), &to_tokens(&p.solution), 0);

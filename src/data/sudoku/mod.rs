@@ -5,14 +5,16 @@
 mod augment;
 mod build;
 mod generate;
+mod rate;
 mod read;
 mod solver;
 
 pub use augment::Augment;
-pub use build::{build, SudokuBuild, SudokuSource};
+pub use build::{build, pool, write_csv, SudokuBuild, SudokuSource};
 pub use generate::{generate, generate_many, GenOptions};
 pub use read::{parse_text, read_file};
-pub use solver::{count_solutions, needs_guessing, solve, Solve};
+pub use rate::{rate, Rating};
+pub use solver::{count_solutions, needs_guessing, solve, solved_by_singles, Solve};
 
 use anyhow::{bail, Result};
 use std::sync::OnceLock;

@@ -181,6 +181,15 @@ pub fn solve(grid: &[u8]) -> Option<Vec<u8>> {
     search(grid, 1, None).solution
 }
 
+/// True when naked and hidden singles alone fill every cell (so the solution is unique).
+pub fn solved_by_singles(grid: &[u8]) -> bool {
+    let Ok(n) = side(grid.len()) else {
+        return false;
+    };
+    let g = geometry(n);
+    State::new(g, grid).is_some_and(|mut s| s.propagate(g) && s.empty == 0)
+}
+
 /// True when singles alone cannot finish the puzzle (the solver has to guess).
 pub fn needs_guessing(grid: &[u8]) -> bool {
     search(grid, 1, None).guesses > 0
