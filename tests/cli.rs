@@ -264,3 +264,59 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
     let (ok, t) = run(&["train", "--resume", out, "--out", out, "--steps", &(step + 1).to_string(), "--quiet", "--log-every", "1", "--eval-limit", "8"]);
     assert!(ok && t.contains(&format!("resumed at step {step}")) && t.contains(&format!("step {} loss", step + 1)), "{t}");
 }
+
+/// Puzzle files all the way: `data sudoku --csv` by clue range and rating, `eval --data FILE` grouped by a
+/// level column (with --unseen and --limit per row), `solve --data FILE --index K`, and their bad input.
+#[test]
+fn puzzle_files_for_data_eval_and_solve() {
+    let d = tmp("puzzle-files");
+    let csv = d.join("singles.csv");
+    let (ok, t) = run(&["data", "sudoku", "--generate", "6", "--clues", "30-35", "--rating", "singles", "--seed", "3", "--csv", csv.to_str().unwrap()]);
+    assert!(ok && t.contains("6 puzzles; ratings singles:6"), "{t}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("puzzle,solution,clues,rating\n") && text.lines().count() == 7, "{text}");
+    // A kaidoku-like file with a level column, and a training set that holds its first puzzle.
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let levelled = d.join("levelled.csv");
+    let body: String = rows.iter().enumerate().map(|(i, r)| format!("{},{}\n", 1 + i % 2, r.split(',').take(2).collect::<Vec<_>>().join(","))).collect();
+    std::fs::write(&levelled, format!("level,puzzle,solution\n{body}")).unwrap();
+    let first = d.join("first.csv");
+    std::fs::write(&first, format!("puzzle,solution\n{}\n", rows[0].split(',').take(2).collect::<Vec<_>>().join(","))).unwrap();
+    let train = d.join("train");
+    let (ok, t) = run(&["data", "sudoku", "--from", first.to_str().unwrap(), "--holdout", "0", "--out", train.to_str().unwrap()]);
+    assert!(ok, "{t}");
+
+    let ck = untrained(&d, &trm_gpu::model::Config::preset("tiny-sudoku-mlp").unwrap());
+    let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", levelled.to_str().unwrap(), "--unseen", train.to_str().unwrap(), "--limit", "2", "--device", "cpu"]);
+    assert!(ok, "{t}");
+    assert!(t.contains("level 1: 2 of 3 test examples never occur") && t.contains("level 2: 3 of 3"), "{t}");
+    let row = |name: &str| t.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().nth(2).unwrap().to_string());
+    assert_eq!(row("level 1 ").as_deref(), Some("2"), "{t}");
+    assert_eq!(row("level 2 ").as_deref(), Some("2"), "--limit is per row: {t}");
+    // Without a level column: one table over the whole file.
+    let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--device", "cpu"]);
+    assert!(ok && t.contains("6 examples") && t.contains("halting at tau 0.5"), "{t}");
+
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--index", "2", "--device", "cpu"]);
+    assert!(ok && t.contains("step 1 (sigmoid(q_halt)"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--index", "7"]);
+    assert!(!ok && t.contains("--index 7") && t.contains("puzzles 1 to 6"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), &".".repeat(81)]);
+    assert!(!ok && t.contains("not both"), "{t}");
+
+    for (args, want) in [
+        (vec!["--clues", "35-30"], "the range is empty"),
+        (vec!["--clues", "many"], "not N or A-B"),
+        (vec!["--clues", "82"], "has 81 cells"),
+        (vec!["--rating", "easy"], "unknown rating \"easy\""),
+    ] {
+        let mut a = vec!["data", "sudoku", "--generate", "2", "--csv", "/tmp/never-written.csv"];
+        a.extend(args);
+        let (ok, t) = run(&a);
+        assert!(!ok && t.contains(want), "{a:?}: {t}");
+    }
+    let bad = d.join("bad.csv");
+    std::fs::write(&bad, "level,puzzle,solution\n1,123,456\n").unwrap();
+    let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", bad.to_str().unwrap()]);
+    assert!(!ok && t.contains("bad.csv:2"), "{t}");
+}

@@ -380,3 +380,84 @@ fn builds_datasets() {
     assert_eq!((built.train.len(), built.test.len()), (600, 100));
     assert_eq!(built.train.vocab_size, 11);
 }
+
+/// The rater against an independent implementation (the solver's propagation) and against kaidoku's human
+/// levels: levels 1-3 need singles alone, levels 7-9 more than any technique the rater knows.
+#[test]
+fn rater_agrees_with_the_solver_and_with_kaidoku_levels() {
+    let mut rng = SplitMix64::new(11);
+    for _ in 0..200 {
+        let p = sudoku::generate(&GenOptions::new(9, false), &mut rng).unwrap();
+        let singles = sudoku::rate(&p.puzzle) == sudoku::Rating::Singles;
+        assert_eq!(singles, sudoku::solved_by_singles(&p.puzzle), "{}", sudoku::format_grid(&p.puzzle));
+        assert_eq!(singles, !sudoku::needs_guessing(&p.puzzle));
+    }
+    let text = std::fs::read_to_string(KAIDOKU).unwrap();
+    let mut by_level = std::collections::BTreeMap::<u32, [usize; 3]>::new();
+    for line in text.lines().skip(1).step_by(25) {
+        let f: Vec<&str> = line.split(',').collect();
+        let grid = sudoku::parse_grid(f[1]).unwrap();
+        by_level.entry(f[0].parse().unwrap()).or_default()[sudoku::rate(&grid) as usize] += 1;
+    }
+    for (level, [s, m, g]) in &by_level {
+        match level {
+            1..=3 => assert!(*m == 0 && *g == 0, "level {level}: {s} singles, {m} more, {g} guess"),
+            7..=9 => assert!(*s == 0 && *m == 0, "level {level}: {s} singles, {m} more, {g} guess"),
+            5 => assert!(*m > 0 && *g > 0, "level 5 mixes more and guess: {s} {m} {g}"),
+            _ => {}
+        }
+    }
+    assert_eq!(sudoku::rate(&[1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), sudoku::Rating::Guess, "clashing givens");
+}
+
+/// Generation by clue range and rating: every puzzle unique, in range, and of the rating asked.
+#[test]
+fn generates_by_clue_range_and_rating() {
+    for (rating, clues) in [(sudoku::Rating::Singles, (24, 30)), (sudoku::Rating::More, (26, 34)), (sudoku::Rating::Guess, (22, 30))] {
+        let opts = GenOptions { clues: Some(clues), rating: vec![rating], ..GenOptions::new(9, false) };
+        let mut rng = SplitMix64::new(3);
+        let mut counts = std::collections::BTreeSet::new();
+        for _ in 0..12 {
+            let p = sudoku::generate(&opts, &mut rng).unwrap();
+            let k = sudoku::clues(&p.puzzle);
+            assert!((clues.0..=clues.1).contains(&k), "{rating}: {k} clues");
+            assert_eq!(sudoku::rate(&p.puzzle), rating);
+            assert_eq!(sudoku::count_solutions(&p.puzzle, 2).count, 1);
+            assert!(valid_pair(&p.puzzle, &p.solution));
+            counts.insert(k);
+        }
+        assert!(counts.len() > 1, "{rating}: the clue count should vary within the range, got {counts:?}");
+    }
+    // Impossible: 4x4 puzzles never need more than singles.
+    let opts = GenOptions { rating: vec![sudoku::Rating::More], max_attempts: 50, ..GenOptions::new(4, false) };
+    let e = sudoku::generate(&opts, &mut SplitMix64::new(1)).unwrap_err();
+    assert!(e.to_string().contains("rated") && e.to_string().contains("50 attempts"), "{e}");
+}
+
+/// Several sources form one pool; --rating keeps only matching puzzles read from files; CSV round trip.
+#[test]
+fn pools_files_and_generated_puzzles_and_writes_csv() {
+    let singles = GenOptions { clues: Some((30, 40)), rating: vec![sudoku::Rating::Singles], ..GenOptions::new(9, false) };
+    let sources = Sources {
+        train: vec![Source::File(KAIDOKU.into()), Source::Generate { count: 20, options: singles }],
+        test: None,
+        holdout: 0,
+        max_train: None,
+        seed: 4,
+        skip_bad: false,
+    };
+    let pool = sudoku::pool(&sources, &[sudoku::Rating::Singles], &mut |_, _| {}).unwrap();
+    let kept_kaidoku = kaidoku().into_iter().filter(|p| sudoku::rate(&p.puzzle) == sudoku::Rating::Singles).count();
+    assert_eq!(pool.len(), kept_kaidoku + 20);
+    assert!(pool.iter().all(|p| sudoku::rate(&p.puzzle) == sudoku::Rating::Singles));
+    let keys: std::collections::HashSet<&Vec<u8>> = pool.iter().map(|p| &p.puzzle).collect();
+    assert_eq!(keys.len(), pool.len(), "generated puzzles never repeat a file's");
+    let csv = temp_file("pool.csv", "");
+    sudoku::write_csv(&csv, &pool[pool.len() - 20..]).unwrap();
+    let back = sudoku::read_file(&csv, false).unwrap().items;
+    assert_eq!(back, pool[pool.len() - 20..]);
+    let (_, ratings) = sudoku::read_file_column(&csv, "rating").unwrap();
+    assert_eq!(ratings.unwrap(), vec!["singles".to_string(); 20]);
+    let (_, none) = sudoku::read_file_column(&csv, "level").unwrap();
+    assert!(none.is_none());
+}

@@ -34,9 +34,13 @@ pub struct SolveArgs {
     /// Also write every step's answer as JSON here
     #[arg(long)]
     json: Option<PathBuf>,
+    /// A Sudoku puzzle file (any layout `data sudoku --from` reads) to take the puzzle from, instead of PUZZLE;
     /// ARC: the dataset directory the model was trained on, to find the task's puzzle embedding
     #[arg(long)]
     data: Option<PathBuf>,
+    /// With a puzzle file in --data: which puzzle to solve (1 is the first)
+    #[arg(long, default_value_t = 1)]
+    index: usize,
 }
 
 /// What the text holds.
@@ -95,9 +99,22 @@ struct Answer {
 pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
     let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
     let (cfg, w) = checkpoint::load_weights(&path)?;
-    let text = match a.puzzle.as_deref() {
-        Some(p) if p != "-" => p.to_string(),
-        _ => {
+    let from_file = a.data.as_ref().filter(|d| d.is_file());
+    let text = match (from_file, a.puzzle.as_deref()) {
+        (Some(_), Some(p)) => bail!("give the puzzle ({p:?}) or a puzzle file in --data, not both"),
+        (Some(file), None) => {
+            let puzzles = sudoku::read_file(file, false)?.items;
+            ensure!(
+                (1..=puzzles.len()).contains(&a.index),
+                "--index {}: {} has puzzles 1 to {}",
+                a.index,
+                file.display(),
+                puzzles.len()
+            );
+            sudoku::format_grid(&puzzles[a.index - 1].puzzle)
+        }
+        (None, Some(p)) if p != "-" => p.to_string(),
+        (None, _) => {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).context("reading the puzzle from stdin")?;
             s

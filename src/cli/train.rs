@@ -65,13 +65,16 @@ pub struct EvalArgs {
     /// A model.safetensors written by trm-gpu (or a run's checkpoint directory)
     #[arg(long)]
     checkpoint: PathBuf,
-    /// A dataset directory; its test split is used
+    /// A dataset directory (its test split is used), or a Sudoku puzzle file in any layout `data sudoku --from` reads
     #[arg(long)]
     data: PathBuf,
+    /// For a puzzle file: one row per value of this CSV column when the header has it (kaidoku's level)
+    #[arg(long, default_value = "level")]
+    by: String,
     /// Halting threshold τ for the halting view
     #[arg(long, default_value_t = 0.5)]
     halt: f64,
-    /// Evaluate at most N examples
+    /// Evaluate at most N examples (of each row, for a puzzle file grouped --by a column)
     #[arg(long, default_value_t = usize::MAX)]
     limit: usize,
     #[arg(long, default_value_t = 64)]
@@ -253,31 +256,82 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The examples to evaluate: a dataset directory's test split, or a puzzle file's puzzles, one group per value
+/// of the column `by` when the file has it.
+fn eval_groups(data: &Path, by: &str) -> Result<Vec<(String, Dataset)>> {
+    if !data.is_file() {
+        return Ok(vec![("test".into(), Dataset::load(&data.join("test.trmd"))?)]);
+    }
+    let (puzzles, values) = sudoku::read_file_column(data, by)?;
+    ensure!(!puzzles.is_empty(), "{}: no puzzles", data.display());
+    let cells = puzzles[0].puzzle.len();
+    let n = sudoku::side(cells)?;
+    let mut groups: Vec<(String, Dataset)> = Vec::new();
+    for (i, p) in puzzles.iter().enumerate() {
+        let name = values.as_ref().map_or_else(|| "all".to_string(), |v| format!("{by} {}", v[i]));
+        let at = match groups.iter().position(|(g, _)| *g == name) {
+            Some(at) => at,
+            None => {
+                let meta = serde_json::json!({"task": "sudoku", "split": "test", "size": n, "source": data.display().to_string()});
+                groups.push((name, Dataset::new(cells, n + 2, meta)));
+                groups.len() - 1
+            }
+        };
+        let d = &mut groups[at].1;
+        d.push(&sudoku::to_tokens(&p.puzzle), &sudoku::to_tokens(&p.solution), 0);
+        d.end_puzzle(0);
+        d.end_group();
+    }
+    Ok(groups)
+}
+
 pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
     let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
     let (cfg, w) = checkpoint::load_weights(&path)?;
-    let mut test = Dataset::load(&a.data.join("test.trmd"))?;
-    check_fit(&cfg, &test, &format!("{}", a.data.display()))?;
-    if let Some(dir) = &a.unseen {
-        let train = Dataset::load(&dir.join("train.trmd"))?;
-        let all = test.len();
-        test = test.unseen_in(&train);
-        println!("{} of {all} test examples never occur in {} (augmentations included)", test.len(), dir.join("train.trmd").display());
-        ensure!(!test.is_empty(), "every test example occurs in {}", dir.display());
+    let mut groups = eval_groups(&a.data, &a.by)?;
+    let train = a.unseen.as_ref().map(|dir| Dataset::load(&dir.join("train.trmd")).map(|t| (dir, t))).transpose()?;
+    for (name, test) in &mut groups {
+        check_fit(&cfg, test, &format!("{}", a.data.display()))?;
+        if let Some((dir, train)) = &train {
+            let all = test.len();
+            *test = test.unseen_in(train);
+            println!("{name}: {} of {all} test examples never occur in {} (augmentations included)", test.len(), dir.join("train.trmd").display());
+        }
     }
+    groups.retain(|(_, t)| !t.is_empty());
+    ensure!(!groups.is_empty(), "every test example occurs in the training set");
     let dev = g.open()?;
     if a.task == "arc" {
-        return eval_arc(&dev, &cfg, &w, &test, &a);
+        ensure!(groups.len() == 1, "arc evaluates a dataset directory");
+        return eval_arc(&dev, &cfg, &w, &groups[0].1, &a);
     }
-    let r = evaluate(&dev, &cfg, &w, &test, a.batch, a.limit, a.halt)?;
-    println!("{} examples", r.examples);
-    println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
-    for s in &r.steps {
-        println!("{:>5} {:>8.4} {:>8.4} {:>10.4} {:>8.4}", s.step, s.exact_accuracy, s.token_accuracy, s.halt_precision, s.halt_recall);
+    if groups.len() == 1 {
+        let r = evaluate(&dev, &cfg, &w, &groups[0].1, a.batch, a.limit, a.halt)?;
+        println!("{} examples", r.examples);
+        println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
+        for s in &r.steps {
+            println!("{:>5} {:>8.4} {:>8.4} {:>10.4} {:>8.4}", s.step, s.exact_accuracy, s.token_accuracy, s.halt_precision, s.halt_recall);
+        }
+        println!("halting at tau {}: exact {:.4}, average steps {:.2}", a.halt, r.halted_exact_accuracy, r.avg_halt_steps);
+        if let Some(j) = &a.json {
+            trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&r)?.as_bytes())?;
+        }
+        return Ok(());
     }
-    println!("halting at tau {}: exact {:.4}, average steps {:.2}", a.halt, r.halted_exact_accuracy, r.avg_halt_steps);
+    println!("{:<12} {:>8} {:>14} {:>11} {:>16} {:>8}", "", "examples", "exact at tau", "avg steps", "exact all steps", "token");
+    let mut reports = Vec::new();
+    for (name, test) in &groups {
+        let r = evaluate(&dev, &cfg, &w, test, a.batch, a.limit, a.halt)?;
+        let last = r.steps.last().expect("at least one step");
+        println!(
+            "{name:<12} {:>8} {:>14.4} {:>11.2} {:>16.4} {:>8.4}",
+            r.examples, r.halted_exact_accuracy, r.avg_halt_steps, last.exact_accuracy, last.token_accuracy
+        );
+        reports.push(serde_json::json!({"group": name, "report": r}));
+    }
+    println!("(tau {}; exact at tau: the answer when sigmoid(q_halt) first exceeds tau, or after all steps)", a.halt);
     if let Some(j) = &a.json {
-        std::fs::write(j, serde_json::to_string_pretty(&r)?).with_context(|| format!("writing {}", j.display()))?;
+        trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&reports)?.as_bytes())?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ mod solver;
 pub use augment::Augment;
 pub use build::{build, pool, write_csv, SudokuBuild, SudokuSource};
 pub use generate::{generate, generate_many, GenOptions};
-pub use read::{parse_text, read_file};
+pub use read::{parse_text, read_file, read_file_column};
 pub use rate::{rate, Rating};
 pub use solver::{count_solutions, needs_guessing, solve, solved_by_singles, Solve};
 

@@ -242,3 +242,48 @@ pub fn rate(grid: &[u8]) -> Rating {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::rng::SplitMix64;
+    use crate::data::sudoku::{generate, GenOptions};
+
+    /// Every elimination is sound: however far the rater gets, each cell still allows its solution digit.
+    #[test]
+    fn eliminations_never_remove_the_solution() {
+        let mut rng = SplitMix64::new(7);
+        let mut seen = [0usize; 3];
+        for _ in 0..200 {
+            let p = generate(&GenOptions::new(9, false), &mut rng).unwrap();
+            let mut pencil = Pencil::new(&p.puzzle).unwrap();
+            let mut rounds = 0;
+            loop {
+                for c in 0..81 {
+                    let ok = if pencil.cells[c] == 0 { pencil.cand[c] & (1 << (p.solution[c] - 1)) != 0 } else { pencil.cells[c] == p.solution[c] };
+                    assert!(ok, "cell {c} lost its solution digit {} after {rounds} rounds", p.solution[c]);
+                }
+                rounds += 1;
+                match pencil.singles() {
+                    Singles::Placed => continue,
+                    Singles::Contradiction => panic!("a unique puzzle led to a contradiction"),
+                    Singles::Stalled if pencil.solved() => break,
+                    Singles::Stalled => {}
+                }
+                if !(pencil.locked_candidates() || pencil.subsets()) {
+                    break;
+                }
+            }
+            seen[rate(&p.puzzle) as usize] += 1;
+        }
+        // Random minimal puzzles span all three ratings, so each technique was exercised.
+        assert!(seen.iter().all(|&k| k > 10), "ratings of 200 minimal puzzles: {seen:?}");
+    }
+
+    #[test]
+    fn combinations_are_all_k_subsets() {
+        assert_eq!(combinations(4, 2), vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(combinations(9, 3).len(), 84);
+        assert!(combinations(2, 3).is_empty());
+    }
+}

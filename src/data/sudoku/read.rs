@@ -102,3 +102,20 @@ fn parse_record(line: &str, columns: Option<Columns>, cells: &mut Option<usize>)
     };
     Ok(Puzzle { puzzle, solution })
 }
+
+/// The puzzles of a file (as [`read_file`], bad lines are errors) and, when its header has a column `name`
+/// (such as kaidoku's `level`), that column's value for every puzzle.
+pub fn read_file_column(path: &Path, name: &str) -> Result<(Vec<Puzzle>, Option<Vec<String>>)> {
+    let text = read_text(path)?;
+    let puzzles = parse_text(&text, &path.display().to_string(), false)?.items;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let header = lines.next().filter(|l| l.chars().any(|c| c.is_ascii_alphabetic()));
+    let Some(at) = header.and_then(|h| column(&csv_fields(h), &[name])) else {
+        return Ok((puzzles, None));
+    };
+    let values: Vec<String> = lines.map(|l| csv_fields(l).get(at).copied().unwrap_or("").to_string()).collect();
+    if values.len() != puzzles.len() {
+        bail!("{}: {} puzzles but {} values of column {name:?}", path.display(), puzzles.len(), values.len());
+    }
+    Ok((puzzles, Some(values)))
+}
