@@ -57,7 +57,7 @@ fn checkpoint_round_trip_and_clear_errors() {
     std::fs::write(&bad, &corrupt).unwrap();
     assert!(format!("{:#}", checkpoint::load_weights(&bad).unwrap_err()).contains("truncated.safetensors"));
     // A write that fails part-way never replaces the good file: block the temporary name and try again.
-    std::fs::create_dir_all(dir.join("model.safetensors.tmp")).unwrap();
+    std::fs::create_dir_all(dir.join(".model.safetensors.tmp")).unwrap();
     assert!(checkpoint::save_weights(&path, &cfg, &Weights::init(&cfg.model, 99)).is_err());
     assert_eq!(checkpoint::load_weights(&path).unwrap().1, w);
     // A shape mismatch lists what differs.

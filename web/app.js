@@ -117,6 +117,19 @@ function loadText(text) {
   }
 }
 
+// A pasted puzzle of the other size switches to the model for that size (its cell count decides; the Rust
+// parser still checks everything once loaded).
+async function loadPasted() {
+  const text = $('paste').value;
+  const count = text.replace(/[\s|+\-]/g, '').length;
+  const fits = models.findIndex((m) => m.side * m.side === count);
+  if (fits >= 0 && models[fits].side !== side && !busy) {
+    $('model').value = String(fits);
+    await loadModel(fits);
+  }
+  loadText(text);
+}
+
 async function solve() {
   if (busy) return;
   const puzzle = loadText(gridText());
@@ -177,7 +190,7 @@ async function main() {
       $('paste').value = p;
       loadText(p);
     });
-    $('load').addEventListener('click', () => loadText($('paste').value));
+    $('load').addEventListener('click', loadPasted);
     $('clear').addEventListener('click', () => { cells().forEach((c) => { c.value = ''; }); clearMarks(); message(''); });
     $('tau').addEventListener('input', () => { $('tauval').textContent = (+$('tau').value).toFixed(2); });
     $('solve').addEventListener('click', solve);

@@ -1,7 +1,9 @@
 // Drive the demo page in headless Chromium and report what it showed, as JSON, for tests/browser.rs to check.
-// usage: node web/browser-test.mjs PUZZLE OUT.json SCREENSHOT.png
-// It serves web/ itself, solves PUZZLE with "Run all steps" on WebGPU and again with navigator.gpu removed
-// (the CPU fallback), then pastes bad input and records the messages.
+// usage: node web/browser-test.mjs OUT.json SCREENSHOT.png MODEL:PUZZLE...
+// It serves web/ itself and, for each case, picks model number MODEL of models.json and solves PUZZLE with
+// "Run all steps" on WebGPU and again with navigator.gpu removed (the CPU fallback). In the first WebGPU run it
+// then pastes bad input and records the messages, and pastes the second case's puzzle to see the page switch
+// to the model of that size.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -9,7 +11,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-const [puzzle, outPath, shotPath] = process.argv.slice(2);
+const [outPath, shotPath, ...cases] = process.argv.slice(2);
 const root = path.dirname(fileURLToPath(import.meta.url));
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
   '.wasm': 'application/wasm', '.json': 'application/json', '.safetensors': 'application/octet-stream' };
@@ -48,7 +50,7 @@ async function waitFor(page, states, ms) {
   }
 }
 
-async function run(withGpu, shot) {
+async function run(withGpu, model, puzzle, shot, other) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   if (!withGpu) {
     await context.addInitScript(() => {
@@ -63,6 +65,10 @@ async function run(withGpu, shot) {
   await page.goto(url);
   try {
     await waitFor(page, ['ready'], 300000);
+    if ((await page.inputValue('#model')) !== model) {
+      await page.selectOption('#model', model);
+      await waitFor(page, ['ready'], 300000);
+    }
   } catch (e) {
     throw new Error(`${e.message}\n${console.join('\n')}`);
   }
@@ -82,7 +88,7 @@ async function run(withGpu, shot) {
     console,
   };
   if (shot) await page.screenshot({ path: shot, fullPage: true });
-  if (withGpu) {
+  if (other) {
     const side = Math.round(Math.sqrt(puzzle.replace(/[^0-9.]/g, '').length));
     const bad = {
       wrong_length: puzzle.replace(/[^0-9.]/g, '').slice(1),
@@ -96,6 +102,13 @@ async function run(withGpu, shot) {
       report.bad_input[name] = await page.textContent('#message');
     }
     report.state_after_bad_input = await state(page);
+    // A puzzle of the other size switches the model.
+    await page.fill('#paste', other.puzzle);
+    await page.click('#load');
+    await waitFor(page, ['ready'], 300000);
+    report.switched_to = await page.inputValue('#model');
+    report.cells_after_switch = await page.$$eval('#grid input', (c) => c.length);
+    report.message_after_switch = await page.textContent('#message');
   }
   await context.close();
   return report;
@@ -103,7 +116,13 @@ async function run(withGpu, shot) {
 
 let out;
 try {
-  out = { url, gpu: await run(true, shotPath), cpu: await run(false, null) };
+  const parsed = cases.map((c) => ({ model: c.slice(0, c.indexOf(':')), puzzle: c.slice(c.indexOf(':') + 1) }));
+  out = { url, cases: [] };
+  for (const [i, c] of parsed.entries()) {
+    const gpu = await run(true, c.model, c.puzzle, i === 0 ? shotPath : null, i === 0 ? parsed[1] : null);
+    const cpu = await run(false, c.model, c.puzzle, null, null);
+    out.cases.push({ ...c, gpu, cpu });
+  }
 } finally {
   await browser.close();
   server.close();

@@ -4,6 +4,7 @@
 //! temporary name and renamed, so a partly written checkpoint never replaces a good one.
 
 use super::{Trainer, TrainerState};
+use crate::data::input::write_atomic;
 use crate::model::params::to_safetensors;
 use crate::model::{Config, Weights};
 use anyhow::{Context, Result};
@@ -12,12 +13,6 @@ use std::path::Path;
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const STATE_FILE: &str = "state.safetensors";
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
 
 /// Save the weights alone (official names, config metadata).
 pub fn save_weights(path: &Path, cfg: &Config, w: &Weights) -> Result<()> {
