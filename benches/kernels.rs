@@ -29,7 +29,9 @@ fn kernels(c: &mut Criterion) {
                 Work::Bytes(b) => Throughput::Bytes(b),
             });
             let mut timed = Timed::new(&dev, &case.prog).expect("a kernel case");
-            g.bench_function(&case.name, |b| b.iter_custom(|iters| (0..iters).map(|_| Duration::from_secs_f64(timed.time())).sum()));
+            g.bench_function(&case.name, |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| Duration::from_secs_f64(timed.time())).sum())
+            });
         }
         g.finish();
 
@@ -41,7 +43,9 @@ fn kernels(c: &mut Criterion) {
                 let mut step = train_step(&dev, preset, &cfg, batch, ck).expect("a training step");
                 g.throughput(Throughput::Elements(step.batch as u64));
                 let name = format!("{} (samples/s)", step.name);
-                g.bench_function(name, |b| b.iter_custom(|iters| (0..iters).map(|_| Duration::from_secs_f64(step.time())).sum()));
+                g.bench_function(name, |b| {
+                    b.iter_custom(|iters| (0..iters).map(|_| Duration::from_secs_f64(step.time())).sum())
+                });
             }
         }
         g.finish();

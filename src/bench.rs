@@ -3,7 +3,9 @@
 
 use crate::model::*;
 use crate::ops::optim::{Adam, OptimizerKind};
-use crate::ops::{attention::Attention, embed::Embed, loss::Loss, matmul::Matmul, norm::Norm, rope::Rope, swiglu::Swiglu};
+use crate::ops::{
+    attention::Attention, embed::Embed, loss::Loss, matmul::Matmul, norm::Norm, rope::Rope, swiglu::Swiglu,
+};
 use crate::plan::{Role, TensorId as T};
 use anyhow::Result;
 
@@ -59,28 +61,73 @@ impl Cases {
 pub fn kernel_cases(small_attention: bool) -> Vec<Case> {
     let mut c = Cases(Vec::new());
     for (m, k, n) in MATMUL_SHAPES {
-        for (name, mm) in [("matmul_fwd", Matmul::linear(m, k, n)), ("matmul_dx", Matmul::linear_dx(m, k, n)), ("matmul_dw", Matmul::linear_dw(m, k, n))] {
+        for (name, mm) in [
+            ("matmul_fwd", Matmul::linear(m, k, n)),
+            ("matmul_dx", Matmul::linear_dx(m, k, n)),
+            ("matmul_dw", Matmul::linear_dw(m, k, n)),
+        ] {
             let [la, lb, lc] = mm.lens();
-            c.add(format!("{name} {m}x{k}x{n}"), Work::Flops(mm.flops()), |p| Op::Matmul { mm, a: t(p, "a", la), b: t(p, "b", lb), c: t(p, "c", lc) });
+            c.add(format!("{name} {m}x{k}x{n}"), Work::Flops(mm.flops()), |p| Op::Matmul {
+                mm,
+                a: t(p, "a", la),
+                b: t(p, "b", lb),
+                c: t(p, "c", lc),
+            });
         }
     }
     let (rows, d, inner) = (64 * 81, 512, 1536);
     let b4 = |elems: usize| Work::Bytes(4 * elems as u64);
     let n = Norm { rows, dim: d };
-    c.add(format!("norm_fwd {rows}x{d}"), b4(3 * rows * d), |p| Op::NormFwd { n, x: t(p, "x", rows * d), r: t(p, "r", rows * d), y: t(p, "y", rows * d), rstd: t(p, "rstd", rows) });
-    c.add(format!("norm_bwd {rows}x{d}"), b4(3 * rows * d), |p| Op::NormBwd { n, y: t(p, "y", rows * d), dy: t(p, "dy", rows * d), rstd: t(p, "rstd", rows), dsum: t(p, "ds", rows * d) });
+    c.add(format!("norm_fwd {rows}x{d}"), b4(3 * rows * d), |p| Op::NormFwd {
+        n,
+        x: t(p, "x", rows * d),
+        r: t(p, "r", rows * d),
+        y: t(p, "y", rows * d),
+        rstd: t(p, "rstd", rows),
+    });
+    c.add(format!("norm_bwd {rows}x{d}"), b4(3 * rows * d), |p| Op::NormBwd {
+        n,
+        y: t(p, "y", rows * d),
+        dy: t(p, "dy", rows * d),
+        rstd: t(p, "rstd", rows),
+        dsum: t(p, "ds", rows * d),
+    });
     let s = Swiglu { rows, inner };
-    c.add(format!("swiglu_fwd {rows}x{inner}"), b4(3 * rows * inner), |p| Op::SwigluFwd { s, h: t(p, "h", rows * 2 * inner), a: t(p, "a", rows * inner) });
-    c.add(format!("swiglu_bwd {rows}x{inner}"), b4(5 * rows * inner), |p| Op::SwigluBwd { s, h: t(p, "h", rows * 2 * inner), da: t(p, "da", rows * inner), dh: t(p, "dh", rows * 2 * inner) });
-    c.add(format!("transpose 64x81x{d}"), b4(2 * rows * d), |p| Op::Transpose { x: t(p, "x", rows * d), out: t(p, "t", rows * d), batch: 64, rows: 81, cols: d });
-    c.add(format!("add {rows}x{d}"), b4(3 * rows * d), |p| Op::Add { x: t(p, "x", rows * d), y: t(p, "y", rows * d), out: t(p, "o", rows * d) });
+    c.add(format!("swiglu_fwd {rows}x{inner}"), b4(3 * rows * inner), |p| Op::SwigluFwd {
+        s,
+        h: t(p, "h", rows * 2 * inner),
+        a: t(p, "a", rows * inner),
+    });
+    c.add(format!("swiglu_bwd {rows}x{inner}"), b4(5 * rows * inner), |p| Op::SwigluBwd {
+        s,
+        h: t(p, "h", rows * 2 * inner),
+        da: t(p, "da", rows * inner),
+        dh: t(p, "dh", rows * 2 * inner),
+    });
+    c.add(format!("transpose 64x81x{d}"), b4(2 * rows * d), |p| Op::Transpose {
+        x: t(p, "x", rows * d),
+        out: t(p, "t", rows * d),
+        batch: 64,
+        rows: 81,
+        cols: d,
+    });
+    c.add(format!("add {rows}x{d}"), b4(3 * rows * d), |p| Op::Add {
+        x: t(p, "x", rows * d),
+        y: t(p, "y", rows * d),
+        out: t(p, "o", rows * d),
+    });
 
     let batch = if small_attention { 2 } else { 8 };
     let (seq, heads, hd) = (900, 8, 64);
     let a = Attention { batch, seq, heads, hd };
     let (qkv, o, l) = (batch * seq * 3 * heads * hd, batch * seq * heads * hd, batch * heads * seq);
     let shape = format!("{batch}x{seq}x{} h{heads}", heads * hd);
-    c.add(format!("attention_fwd {shape}"), Work::Flops(a.flops()), |p| Op::AttnFwd { a, qkv: t(p, "qkv", qkv), o: t(p, "o", o), lse: t(p, "lse", l) });
+    c.add(format!("attention_fwd {shape}"), Work::Flops(a.flops()), |p| Op::AttnFwd {
+        a,
+        qkv: t(p, "qkv", qkv),
+        o: t(p, "o", o),
+        lse: t(p, "lse", l),
+    });
     // The backward does 2.5× the forward's useful matmul work (FlashAttention's count; recomputed scores excluded).
     c.add(format!("attention_bwd {shape}"), Work::Flops(a.flops() * 5 / 2), |p| Op::AttnBwd {
         a,
@@ -93,8 +140,18 @@ pub fn kernel_cases(small_attention: bool) -> Vec<Case> {
     });
     let r = Rope { rows: batch * seq, seq, heads, hd };
     let rope_bytes = b4(2 * batch * seq * 2 * heads * hd);
-    c.add(format!("rope_fwd {shape}"), rope_bytes, |p| Op::RopeFwd { r, x: t(p, "qkv", qkv), table: t(p, "table", seq * hd), out: t(p, "rot", qkv) });
-    c.add(format!("rope_bwd {shape}"), rope_bytes, |p| Op::RopeBwd { r, dout: t(p, "drot", qkv), table: t(p, "table", seq * hd), dx: t(p, "dqkv", qkv) });
+    c.add(format!("rope_fwd {shape}"), rope_bytes, |p| Op::RopeFwd {
+        r,
+        x: t(p, "qkv", qkv),
+        table: t(p, "table", seq * hd),
+        out: t(p, "rot", qkv),
+    });
+    c.add(format!("rope_bwd {shape}"), rope_bytes, |p| Op::RopeBwd {
+        r,
+        dout: t(p, "drot", qkv),
+        table: t(p, "table", seq * hd),
+        dx: t(p, "dqkv", qkv),
+    });
 
     let e = Embed { batch: 64, len: 81, prefix: 16, dim: d, vocab: 11, ndim: d, scale: 1.0 };
     let x = 64 * e.seq() * d;
@@ -106,8 +163,17 @@ pub fn kernel_cases(small_attention: bool) -> Vec<Case> {
         puzzle: t(p, "puzzle", 64 * d),
         x: t(p, "x", x),
     });
-    c.add(format!("embed_bwd_table 64x81x{d}"), b4(64 * 81 * d), |p| Op::EmbedBwdTable { e, tokens: ti(p, "tokens", 64 * 81), dx: t(p, "dx", x), dtable: t(p, "dtable", 11 * d) });
-    c.add(format!("embed_bwd_puzzle 64x{d}"), b4(2 * 64 * d), |p| Op::EmbedBwdPuzzle { e, dx: t(p, "dx", x), dpuzzle: t(p, "dpuzzle", 64 * d) });
+    c.add(format!("embed_bwd_table 64x81x{d}"), b4(64 * 81 * d), |p| Op::EmbedBwdTable {
+        e,
+        tokens: ti(p, "tokens", 64 * 81),
+        dx: t(p, "dx", x),
+        dtable: t(p, "dtable", 11 * d),
+    });
+    c.add(format!("embed_bwd_puzzle 64x{d}"), b4(2 * 64 * d), |p| Op::EmbedBwdPuzzle {
+        e,
+        dx: t(p, "dx", x),
+        dpuzzle: t(p, "dpuzzle", 64 * d),
+    });
     let l = Loss { batch: 64, len: 81, vocab: 11, kind: crate::ops::loss::LossKind::Stablemax, grad_scale: 1.0 };
     let v = 64 * 81 * 11;
     c.add("loss 64x81x11".into(), b4(2 * v), |p| Op::Loss {
@@ -124,7 +190,14 @@ pub fn kernel_cases(small_attention: bool) -> Vec<Case> {
     // 4M parameters, about the paper model's size.
     let n = 1 << 22;
     let adam = Adam { kind: OptimizerKind::AdamAtan2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8 };
-    c.add(format!("adam_atan2 {n}"), b4(7 * n), |p| Op::Adam { a: adam, hyper: t(p, "hyper", 4), grad: t(p, "g", n), param: t(p, "p", n), m: t(p, "m", n), v: t(p, "v", n) });
+    c.add(format!("adam_atan2 {n}"), b4(7 * n), |p| Op::Adam {
+        a: adam,
+        hyper: t(p, "hyper", 4),
+        grad: t(p, "g", n),
+        param: t(p, "p", n),
+        m: t(p, "m", n),
+        v: t(p, "v", n),
+    });
     c.add(format!("ema {n}"), b4(3 * n), |p| Op::Ema { mu: 0.999, param: t(p, "p", n), ema: t(p, "e", n) });
     c.0
 }
@@ -174,7 +247,13 @@ pub struct StepCase<'d> {
     pub run: Timed<'d>,
 }
 
-pub fn train_step<'d>(dev: &'d Device, name: &str, cfg: &Config, batch: usize, checkpoint: Checkpoint) -> Result<StepCase<'d>> {
+pub fn train_step<'d>(
+    dev: &'d Device,
+    name: &str,
+    cfg: &Config,
+    batch: usize,
+    checkpoint: Checkpoint,
+) -> Result<StepCase<'d>> {
     let o = StepOptions::trainer(&cfg.train, batch, checkpoint);
     let (prog, h) = build_step(&cfg.model, &o);
     let mut run = Timed::new(dev, &prog)?;
@@ -186,7 +265,14 @@ pub fn train_step<'d>(dev: &'d Device, name: &str, cfg: &Config, batch: usize, c
     ex.write_i32(h.labels, &vec![2; batch * len]);
     ex.write_i32(h.reset, &vec![1; batch]);
     ex.write(h.hyper, &[1e-4, 0.1, 0.05, 0.0]);
-    Ok(StepCase { name: format!("{name} {checkpoint:?} batch {batch}"), batch, flops: prog.schedule.flops().0, bytes, prog, run })
+    Ok(StepCase {
+        name: format!("{name} {checkpoint:?} batch {batch}"),
+        batch,
+        flops: prog.schedule.flops().0,
+        bytes,
+        prog,
+        run,
+    })
 }
 
 impl StepCase<'_> {

@@ -1,14 +1,14 @@
 //! trm-gpu: the Tiny Recursive Model on any GPU, with hand-written WGSL kernels.
+/// Kernel and training-step benchmarks (`cargo bench`, `trm-gpu bench`).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
+pub mod data;
 pub mod gpu;
 pub mod model;
 pub mod ops;
-pub mod data;
 pub mod plan;
 /// Training is native-only; the browser build runs inference.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
-/// Kernel and training-step benchmarks (`cargo bench`, `trm-gpu bench`).
-#[cfg(not(target_arch = "wasm32"))]
-pub mod bench;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;

@@ -68,10 +68,20 @@ impl WebSolver {
                 // The page's one thread; lives as long as the page, like the GPU device.
                 let native: &'static Native = Box::leak(Box::new(Native::new(1).map_err(js_err)?));
                 let run = NativeRun::new(native, &prog, &plan).map_err(js_err)?;
-                (format!("CPU fallback ({why}): the native CPU executor in wasm"), Engine::Cpu(Solver::new(run, h, &cfg, &w)))
+                (
+                    format!("CPU fallback ({why}): the native CPU executor in wasm"),
+                    Engine::Cpu(Solver::new(run, h, &cfg, &w)),
+                )
             }
         };
-        Ok(WebSolver { cfg, params, plan: plan_size, backend, engine: Rc::new(RefCell::new(engine)), puzzle: Rc::default() })
+        Ok(WebSolver {
+            cfg,
+            params,
+            plan: plan_size,
+            backend,
+            engine: Rc::new(RefCell::new(engine)),
+            puzzle: Rc::default(),
+        })
     }
 
     /// Where the model runs: the WebGPU adapter, or the CPU fallback and why.

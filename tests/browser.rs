@@ -27,9 +27,15 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
     std::fs::create_dir_all(&out).unwrap();
 
     // The wasm package, built in its own target dir so it never waits on this test's cargo lock.
-    run(Command::new("bash").arg(root.join("web/build.sh")).env("CARGO_TARGET_DIR", target.join("web-wasm")), "web/build.sh");
+    run(
+        Command::new("bash").arg(root.join("web/build.sh")).env("CARGO_TARGET_DIR", target.join("web-wasm")),
+        "web/build.sh",
+    );
     if !root.join("web/node_modules/playwright-core").exists() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("web")), "npm ci in web/");
+        run(
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("web")),
+            "npm ci in web/",
+        );
     }
 
     // Every shipped model (9×9 first, as the page opens it) with its last example, against native solve.
@@ -40,7 +46,13 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
         let puzzle = model["examples"].as_array().unwrap().last().unwrap()["puzzle"].as_str().unwrap().to_string();
         let native = out.join(format!("native{i}.json"));
         let mut solve = Command::new(exe);
-        solve.args(["--device", "cpu", "solve", "--checkpoint"]).arg(&checkpoint).arg(&puzzle).arg("--all-steps").arg("--json").arg(&native);
+        solve
+            .args(["--device", "cpu", "solve", "--checkpoint"])
+            .arg(&checkpoint)
+            .arg(&puzzle)
+            .arg("--all-steps")
+            .arg("--json")
+            .arg(&native);
         println!("{}", run(&mut solve, "trm-gpu solve"));
         let native: Value = serde_json::from_str(&std::fs::read_to_string(&native).unwrap()).unwrap();
         cases.push((i, puzzle, native));
@@ -61,7 +73,17 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v["grid"].as_array().unwrap().iter().map(|d| match d.as_u64().unwrap() { 0 => '.', d => char::from(b'0' + d as u8) }).collect())
+            .map(|v| {
+                v["grid"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| match d.as_u64().unwrap() {
+                        0 => '.',
+                        d => char::from(b'0' + d as u8),
+                    })
+                    .collect()
+            })
             .collect();
         let what = format!("model {i}, puzzle {puzzle}");
         // 1. WebGPU, step for step equal to native.
@@ -78,7 +100,11 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
         let solved = native.as_array().unwrap().last().unwrap()["solved"].as_bool().unwrap();
         for page in [gpu, cpu] {
             let verdict = page["verdict"].as_str().unwrap();
-            assert_eq!(verdict.starts_with("Solved"), solved, "{what}: verdict {verdict:?} but native solved = {solved}");
+            assert_eq!(
+                verdict.starts_with("Solved"),
+                solved,
+                "{what}: verdict {verdict:?} but native solved = {solved}"
+            );
         }
         let mean = |p: &Value| {
             let ms: Vec<f64> = p["steps"].as_array().unwrap().iter().map(|s| s["ms"].as_f64().unwrap()).collect();

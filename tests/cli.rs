@@ -35,7 +35,10 @@ fn bench_prints_rates_for_kernels_and_steps() {
     assert!(ok, "{t}");
     let kernel = t.lines().find(|l| l.starts_with("embed_bwd_puzzle 64x512")).unwrap_or_else(|| panic!("{t}"));
     assert!(kernel.ends_with("GB/s") && !t.lines().any(|l| l.starts_with("matmul")), "{t}");
-    assert!(t.contains("step tiny-sudoku4-mlp PerCall batch 2:") && t.contains("samples/s") && t.contains("time by op"), "{t}");
+    assert!(
+        t.contains("step tiny-sudoku4-mlp PerCall batch 2:") && t.contains("samples/s") && t.contains("time by op"),
+        "{t}"
+    );
     let (ok, t) = run(&["bench", "--filter", "none-such", "--step", "tiny-sudoku4-mlp:two"]);
     assert!(!ok && t.contains("tiny-sudoku4-mlp:two"), "{t}");
 }
@@ -76,7 +79,19 @@ fn arc_eval_writes_a_submission() {
     let d = tmp("arc");
     let (_, data, ck) = arc_fixture(&d, 2, 2);
     let sub = d.join("submission.json");
-    let (ok, t) = run(&["eval", "--task", "arc", "--checkpoint", &ck, "--data", data.to_str().unwrap(), "--batch", "8", "--submission", sub.to_str().unwrap()]);
+    let (ok, t) = run(&[
+        "eval",
+        "--task",
+        "arc",
+        "--checkpoint",
+        &ck,
+        "--data",
+        data.to_str().unwrap(),
+        "--batch",
+        "8",
+        "--submission",
+        sub.to_str().unwrap(),
+    ]);
     assert!(ok, "{t}");
     assert!(t.contains("pass@1:") && t.contains("pass@1000:"), "{t}");
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sub).unwrap()).unwrap();
@@ -101,7 +116,16 @@ fn arc_fixture(d: &std::path::Path, train: usize, eval: usize) -> (Vec<serde_jso
         }
     }
     let data = d.join("data");
-    let (ok, t) = run(&["data", "arc", "--from", d.join("tasks").to_str().unwrap(), "--aug", "1", "--out", data.to_str().unwrap()]);
+    let (ok, t) = run(&[
+        "data",
+        "arc",
+        "--from",
+        d.join("tasks").to_str().unwrap(),
+        "--aug",
+        "1",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
     assert!(ok, "{t}");
     let test = trm_gpu::data::dataset::Dataset::load(&data.join("test.trmd")).unwrap();
     let mut cfg = trm_gpu::model::Config::preset("tiny-maze-att").unwrap();
@@ -123,7 +147,10 @@ fn parity_command_on_the_fixtures() {
         {
             let dump = tmp(&format!("parity-{fixture}-{device}")).join("dump.safetensors");
             let (ok, t) = run(&["parity", &dir, "--device", device, "--dump", dump.to_str().unwrap()]);
-            assert!(ok && t.contains("all 72 tensors within tolerance") && t.contains("grad.inner.lm_head.weight"), "{fixture} on {device}: {t}");
+            assert!(
+                ok && t.contains("all 72 tensors within tolerance") && t.contains("grad.inner.lm_head.weight"),
+                "{fixture} on {device}: {t}"
+            );
             assert!(t.contains(&format!("device: {device}:")), "{t}");
             let bytes = std::fs::read(&dump).unwrap();
             let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -139,18 +166,34 @@ fn device_choice() {
     assert!(!ok && t.contains("tpu") && t.contains("auto") && t.contains("gpu") && t.contains("cpu"), "{t}");
     let (ok, t) = run(&["bench", "--reps", "1", "--filter", "ema", "--step", "none"]);
     assert!(ok && t.contains("device: "), "{t}");
-    let (ok, t) = run(&["bench", "--device", "cpu", "--threads", "1", "--reps", "1", "--filter", "ema", "--step", "none"]);
+    let (ok, t) =
+        run(&["bench", "--device", "cpu", "--threads", "1", "--reps", "1", "--filter", "ema", "--step", "none"]);
     assert!(ok && t.contains("device: cpu: native executor (gemm and 1 thread)"), "{t}");
     // A plan larger than the machine is refused before anything is allocated, with both figures.
     let (ok, t) = run(&["bench", "--device", "cpu", "--filter", "none", "--step", "sudoku-mlp:100000"]);
-    assert!(!ok && t.contains("this step's plan needs") && t.contains("TiB but the machine has") && t.contains("available"), "{t}");
+    assert!(
+        !ok && t.contains("this step's plan needs") && t.contains("TiB but the machine has") && t.contains("available"),
+        "{t}"
+    );
 }
 
 /// The ablation plumbing in miniature: two variants, a few steps, a table.
 #[test]
 fn ablate_miniature() {
     let png = tmp("ablate").join("ablate.png");
-    let (ok, t) = run(&["ablate", "--budget", "2", "--batch", "4", "--eval-limit", "8", "--variants", "base,one-step-grad", "--png", png.to_str().unwrap()]);
+    let (ok, t) = run(&[
+        "ablate",
+        "--budget",
+        "2",
+        "--batch",
+        "4",
+        "--eval-limit",
+        "8",
+        "--variants",
+        "base,one-step-grad",
+        "--png",
+        png.to_str().unwrap(),
+    ]);
     assert!(ok, "{t}");
     assert!(t.contains("base") && t.contains("one-step-grad") && t.contains("budget: 2 steps"), "{t}");
     assert!(png.exists());
@@ -171,7 +214,17 @@ fn solve_sudoku_steps_verdict_and_bad_puzzles() {
     let d = tmp("solve-sudoku");
     let ck = untrained(&d, &trm_gpu::model::Config::preset("tiny-sudoku4-mlp").unwrap());
     let (json, png) = (d.join("steps.json"), d.join("answer.png"));
-    let (ok, t) = run(&["solve", "--checkpoint", &ck, "1..4.4...3.1.1..", "--all-steps", "--json", json.to_str().unwrap(), "--png", png.to_str().unwrap()]);
+    let (ok, t) = run(&[
+        "solve",
+        "--checkpoint",
+        &ck,
+        "1..4.4...3.1.1..",
+        "--all-steps",
+        "--json",
+        json.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
+    ]);
     assert!(ok, "{t}");
     assert!(t.contains("step 1 (sigmoid(q_halt)") && t.contains("step 8 (sigmoid(q_halt)"), "{t}");
     // An untrained model does not solve it, and says so.
@@ -205,7 +258,10 @@ fn solve_maze_text() {
     let maze = "######\n#S   #\n# ## #\n#  # #\n# #G #\n######\n";
     let (ok, t) = run(&["solve", "--checkpoint", &ck, maze, "--all-steps"]);
     assert!(ok, "{t}");
-    assert!(t.contains("step 2 (sigmoid(q_halt)") && (t.contains("NOT solved:") || t.contains("solved: a shortest path")), "{t}");
+    assert!(
+        t.contains("step 2 (sigmoid(q_halt)") && (t.contains("NOT solved:") || t.contains("solved: a shortest path")),
+        "{t}"
+    );
     let (ok, t) = run(&["solve", "--checkpoint", &ck, "#####\n#S  #\n# # #\n#  G#\n#####\n"]);
     assert!(!ok && t.contains("this model reads 36 tokens"), "{t}");
     let (ok, t) = run(&["solve", "--checkpoint", &ck, "######\n#S   #\n# ## #\n#  # #\n# #  #\n######\n"]);
@@ -261,8 +317,24 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
         .unwrap_or_else(|| panic!("no interruption message: {err}"));
     assert!(step >= 3 && lines() as u64 == step, "stopped at {step} with {} metric lines", lines());
     assert!(d.join("checkpoint/model.safetensors").exists() && d.join("checkpoint/state.safetensors").exists());
-    let (ok, t) = run(&["train", "--resume", out, "--out", out, "--steps", &(step + 1).to_string(), "--quiet", "--log-every", "1", "--eval-limit", "8"]);
-    assert!(ok && t.contains(&format!("resumed at step {step}")) && t.contains(&format!("step {} loss", step + 1)), "{t}");
+    let (ok, t) = run(&[
+        "train",
+        "--resume",
+        out,
+        "--out",
+        out,
+        "--steps",
+        &(step + 1).to_string(),
+        "--quiet",
+        "--log-every",
+        "1",
+        "--eval-limit",
+        "8",
+    ]);
+    assert!(
+        ok && t.contains(&format!("resumed at step {step}")) && t.contains(&format!("step {} loss", step + 1)),
+        "{t}"
+    );
 }
 
 /// Puzzle files all the way: `data sudoku --csv` by clue range and rating, `eval --data FILE` grouped by a
@@ -271,33 +343,66 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
 fn puzzle_files_for_data_eval_and_solve() {
     let d = tmp("puzzle-files");
     let csv = d.join("singles.csv");
-    let (ok, t) = run(&["data", "sudoku", "--generate", "6", "--clues", "30-35", "--rating", "singles", "--seed", "3", "--csv", csv.to_str().unwrap()]);
+    let (ok, t) = run(&[
+        "data",
+        "sudoku",
+        "--generate",
+        "6",
+        "--clues",
+        "30-35",
+        "--rating",
+        "singles",
+        "--seed",
+        "3",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
     assert!(ok && t.contains("6 puzzles; ratings singles:6"), "{t}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("puzzle,solution,clues,rating\n") && text.lines().count() == 7, "{text}");
     // A kaidoku-like file with a level column, and a training set that holds its first puzzle.
     let rows: Vec<&str> = text.lines().skip(1).collect();
     let levelled = d.join("levelled.csv");
-    let body: String = rows.iter().enumerate().map(|(i, r)| format!("{},{}\n", 1 + i % 2, r.split(',').take(2).collect::<Vec<_>>().join(","))).collect();
+    let body: String = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("{},{}\n", 1 + i % 2, r.split(',').take(2).collect::<Vec<_>>().join(",")))
+        .collect();
     std::fs::write(&levelled, format!("level,puzzle,solution\n{body}")).unwrap();
     let first = d.join("first.csv");
-    std::fs::write(&first, format!("puzzle,solution\n{}\n", rows[0].split(',').take(2).collect::<Vec<_>>().join(","))).unwrap();
+    std::fs::write(&first, format!("puzzle,solution\n{}\n", rows[0].split(',').take(2).collect::<Vec<_>>().join(",")))
+        .unwrap();
     let train = d.join("train");
-    let (ok, t) = run(&["data", "sudoku", "--from", first.to_str().unwrap(), "--holdout", "0", "--out", train.to_str().unwrap()]);
+    let (ok, t) =
+        run(&["data", "sudoku", "--from", first.to_str().unwrap(), "--holdout", "0", "--out", train.to_str().unwrap()]);
     assert!(ok, "{t}");
 
     let ck = untrained(&d, &trm_gpu::model::Config::preset("tiny-sudoku-mlp").unwrap());
-    let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", levelled.to_str().unwrap(), "--unseen", train.to_str().unwrap(), "--limit", "2", "--device", "cpu"]);
+    let (ok, t) = run(&[
+        "eval",
+        "--checkpoint",
+        &ck,
+        "--data",
+        levelled.to_str().unwrap(),
+        "--unseen",
+        train.to_str().unwrap(),
+        "--limit",
+        "2",
+        "--device",
+        "cpu",
+    ]);
     assert!(ok, "{t}");
     assert!(t.contains("level 1: 2 of 3 test examples never occur") && t.contains("level 2: 3 of 3"), "{t}");
-    let row = |name: &str| t.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().nth(2).unwrap().to_string());
+    let row =
+        |name: &str| t.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().nth(2).unwrap().to_string());
     assert_eq!(row("level 1 ").as_deref(), Some("2"), "{t}");
     assert_eq!(row("level 2 ").as_deref(), Some("2"), "--limit is per row: {t}");
     // Without a level column: one table over the whole file.
     let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--device", "cpu"]);
     assert!(ok && t.contains("6 examples") && t.contains("halting at tau 0.5"), "{t}");
 
-    let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--index", "2", "--device", "cpu"]);
+    let (ok, t) =
+        run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--index", "2", "--device", "cpu"]);
     assert!(ok && t.contains("step 1 (sigmoid(q_halt)"), "{t}");
     let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--index", "7"]);
     assert!(!ok && t.contains("--index 7") && t.contains("puzzles 1 to 6"), "{t}");

@@ -29,11 +29,7 @@ fn augmentations_invert_for_every_dihedral_and_colour_case() {
             let aug = ArcAug { dihedral, colours };
             let out = aug.apply(&g);
             assert_eq!(out.h * out.w, 12);
-            assert_eq!(
-                out.cells.iter().filter(|&&c| c == 0).count(),
-                2,
-                "black must stay black"
-            );
+            assert_eq!(out.cells.iter().filter(|&&c| c == 0).count(), 2, "black must stay black");
             assert_eq!(aug.invert(&out), g, "{aug:?}");
             assert_eq!(ArcAug::from_code(aug.code()).unwrap(), aug);
             images.insert(out);
@@ -43,22 +39,8 @@ fn augmentations_invert_for_every_dihedral_and_colour_case() {
     assert_eq!(ArcAug::IDENTITY.code(), 0);
     // numpy conventions: rot90 is counter-clockwise, 6 is the transpose.
     let sq = grid(&[&[1, 2], &[3, 4]]);
-    assert_eq!(
-        ArcAug {
-            dihedral: 1,
-            ..ArcAug::IDENTITY
-        }
-        .apply(&sq),
-        grid(&[&[2, 4], &[1, 3]])
-    );
-    assert_eq!(
-        ArcAug {
-            dihedral: 6,
-            ..ArcAug::IDENTITY
-        }
-        .apply(&sq),
-        grid(&[&[1, 3], &[2, 4]])
-    );
+    assert_eq!(ArcAug { dihedral: 1, ..ArcAug::IDENTITY }.apply(&sq), grid(&[&[2, 4], &[1, 3]]));
+    assert_eq!(ArcAug { dihedral: 6, ..ArcAug::IDENTITY }.apply(&sq), grid(&[&[1, 3], &[2, 4]]));
     assert!(ArcAug::from_code(8 * 362_880).is_err());
 }
 
@@ -72,11 +54,7 @@ fn canvas_has_an_eos_border_and_crops_back() {
     assert_eq!((at(3, 5), at(0, 0), at(1, 1)), (0, 0, 0)); // corner and outside stay PAD
     assert_eq!(t.iter().filter(|&&x| x == 1).count(), 5);
     assert_eq!(arc::crop(&arc::to_canvas(&g, 0, 0)), g);
-    let full = Grid {
-        h: 30,
-        w: 30,
-        cells: vec![7; 900],
-    };
+    let full = Grid { h: 30, w: 30, cells: vec![7; 900] };
     assert_eq!(arc::crop(&arc::to_canvas(&full, 0, 0)), full);
     assert_eq!(arc::crop(&vec![0; 900]).h, 0);
 }
@@ -87,10 +65,7 @@ fn reads_the_bundles() {
         let data = arc::read(&Path::new(ARC_DIR).join(file), false).unwrap();
         assert_eq!((data.train.len(), data.eval.len()), (train, eval), "{file}");
         assert!(data.skipped.is_empty());
-        assert!(data
-            .eval
-            .iter()
-            .all(|t| t.test.iter().all(|p| p.output.is_some())));
+        assert!(data.eval.iter().all(|t| t.test.iter().all(|p| p.output.is_some())));
     }
 }
 
@@ -103,23 +78,11 @@ fn write_folder(dir: &Path, bad: bool) {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
     std::fs::write(dir.join("data/training/aaa.json"), TASK).unwrap();
-    std::fs::write(
-        dir.join("data/training/bbb.json"),
-        TASK.replace("[[4, 0, 5]]", "[[4, 0, 6]]"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("data/evaluation/ccc.json"),
-        TASK.replace("[[3, 3, 0]]", "[[7, 7, 0]]"),
-    )
-    .unwrap();
+    std::fs::write(dir.join("data/training/bbb.json"), TASK.replace("[[4, 0, 5]]", "[[4, 0, 6]]")).unwrap();
+    std::fs::write(dir.join("data/evaluation/ccc.json"), TASK.replace("[[3, 3, 0]]", "[[7, 7, 0]]")).unwrap();
     std::fs::write(dir.join("notes.txt"), "not a task").unwrap();
     if bad {
-        std::fs::write(
-            dir.join("data/training/zzz.json"),
-            TASK.replace("[[1, 0], [0, 2]]", "[[1, 0], [0]]"),
-        )
-        .unwrap();
+        std::fs::write(dir.join("data/training/zzz.json"), TASK.replace("[[1, 0], [0, 2]]", "[[1, 0], [0]]")).unwrap();
     }
 }
 
@@ -128,21 +91,10 @@ fn reads_a_task_folder() {
     let dir = temp_dir("folder");
     write_folder(&dir, true);
     let e = format!("{:#}", arc::read(&dir, false).unwrap_err());
-    assert!(
-        e.contains("task zzz")
-            && e.contains("train pair 0 input")
-            && e.contains("row 1 has 1 cells"),
-        "{e}"
-    );
+    assert!(e.contains("task zzz") && e.contains("train pair 0 input") && e.contains("row 1 has 1 cells"), "{e}");
     let data = arc::read(&dir, true).unwrap();
     let ids = |ts: &[arc::Task]| ts.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        (ids(&data.train), ids(&data.eval)),
-        (
-            vec!["aaa".to_string(), "bbb".into()],
-            vec!["ccc".to_string()]
-        )
-    );
+    assert_eq!((ids(&data.train), ids(&data.eval)), (vec!["aaa".to_string(), "bbb".into()], vec!["ccc".to_string()]));
     assert_eq!(data.skipped.len(), 1);
     assert_eq!(data.train[0].test[0].output, Some(grid(&[&[5, 0, 4]])));
 }
@@ -151,42 +103,19 @@ fn reads_a_task_folder() {
 fn builds_datasets_with_shared_identifiers() {
     let dir = temp_dir("build");
     write_folder(&dir, false);
-    let opts = ArcBuild {
-        path: dir.clone(),
-        augmentations: 5,
-        translate: true,
-        seed: 1,
-        skip_bad: false,
-    };
+    let opts = ArcBuild { path: dir.clone(), augmentations: 5, translate: true, seed: 1, skip_bad: false };
     let built = arc::build(&opts, &mut |_, _| {}).unwrap();
     let (train, test) = (&built.train, &built.test);
     // 3 tasks x 6 variants; training tasks give 3 examples each, the evaluation task 2 (train) + 1 (test).
-    assert_eq!(
-        (train.num_groups(), train.num_puzzles(), train.len()),
-        (3, 18, 6 * 3 + 6 * 3 + 6 * 2)
-    );
-    assert_eq!(
-        (test.num_groups(), test.num_puzzles(), test.len()),
-        (1, 6, 6)
-    );
-    assert_eq!(
-        (
-            train.seq_len,
-            train.vocab_size,
-            train.num_puzzle_identifiers
-        ),
-        (900, 12, 19)
-    );
-    let ids: Vec<u32> = (0..train.num_puzzles())
-        .map(|p| train.puzzle_identifiers[train.puzzle_indices[p] as usize])
-        .collect();
+    assert_eq!((train.num_groups(), train.num_puzzles(), train.len()), (3, 18, 6 * 3 + 6 * 3 + 6 * 2));
+    assert_eq!((test.num_groups(), test.num_puzzles(), test.len()), (1, 6, 6));
+    assert_eq!((train.seq_len, train.vocab_size, train.num_puzzle_identifiers), (900, 12, 19));
+    let ids: Vec<u32> =
+        (0..train.num_puzzles()).map(|p| train.puzzle_identifiers[train.puzzle_indices[p] as usize]).collect();
     assert_eq!(ids, (1..=18).collect::<Vec<_>>());
     assert_eq!(test.puzzle_identifiers, (13..=18).collect::<Vec<_>>());
     assert_eq!(test.augmentations, train.augmentations[12..]);
-    assert!(
-        (0..train.len()).any(|i| train.example(i).input[0] == 0),
-        "no translated example"
-    );
+    assert!((0..train.len()).any(|i| train.example(i).input[0] == 0), "no translated example");
     // The test split holds the original answers and maps every example back to its task.
     let answers = arc::answers_from_dataset(test).unwrap();
     assert_eq!(answers, arc::answers(&arc::read(&dir, false).unwrap().eval));
@@ -218,10 +147,7 @@ fn builds_from_the_arc_agi_1_bundle() {
         skip_bad: false,
     };
     let built = arc::build(&opts, &mut |_, _| {}).unwrap();
-    assert_eq!(
-        (built.train.num_groups(), built.test.num_groups()),
-        (800, 400)
-    );
+    assert_eq!((built.train.num_groups(), built.test.num_groups()), (800, 400));
     assert_eq!(built.train.num_puzzles(), 1600);
     assert_eq!(built.test.len(), 2 * 419); // 419 test inputs over the 400 evaluation tasks
 }
@@ -229,33 +155,15 @@ fn builds_from_the_arc_agi_1_bundle() {
 /// Tokens of `answer` as a model would predict it for a puzzle augmented with `aug`.
 fn predict(task: &str, test_index: usize, aug: ArcAug, answer: &Grid, q_halt: f32) -> Prediction {
     let tokens = arc::to_canvas(&aug.apply(answer), 0, 0);
-    Prediction {
-        task_id: task.into(),
-        test_index,
-        augmentation: aug.code(),
-        tokens,
-        q_halt,
-    }
+    Prediction { task_id: task.into(), test_index, augmentation: aug.code(), tokens, q_halt }
 }
 
 #[test]
 fn evaluator_votes_and_scores_pass_at_k() {
-    let (a, b, c) = (
-        grid(&[&[1, 2], &[3, 4]]),
-        grid(&[&[5, 5, 6]]),
-        grid(&[&[7]]),
-    );
-    let (x, y, z, w) = (
-        grid(&[&[1, 1]]),
-        grid(&[&[2]]),
-        grid(&[&[3]]),
-        grid(&[&[4], &[4]]),
-    );
-    let answers = [
-        ("t1".to_string(), vec![Some(a.clone()), Some(b.clone())]),
-        ("t2".to_string(), vec![Some(c)]),
-    ]
-    .into();
+    let (a, b, c) = (grid(&[&[1, 2], &[3, 4]]), grid(&[&[5, 5, 6]]), grid(&[&[7]]));
+    let (x, y, z, w) = (grid(&[&[1, 1]]), grid(&[&[2]]), grid(&[&[3]]), grid(&[&[4], &[4]]));
+    let answers =
+        [("t1".to_string(), vec![Some(a.clone()), Some(b.clone())]), ("t2".to_string(), vec![Some(c)])].into();
     let mut rng = SplitMix64::new(3);
     let mut aug = || ArcAug::random(&mut rng);
     let ln3 = 3f32.ln(); // sigmoid(ln 3) = 0.75
@@ -275,29 +183,17 @@ fn evaluator_votes_and_scores_pass_at_k() {
         predict("t1", 1, aug(), &z, 0.0),
         predict("t1", 1, aug(), &w, 2.0),
         // Not an answer (nothing at the top-left): ignored.
-        Prediction {
-            task_id: "t1".into(),
-            test_index: 1,
-            augmentation: 0,
-            tokens: vec![0; 900],
-            q_halt: 9.0,
-        },
+        Prediction { task_id: "t1".into(), test_index: 1, augmentation: 0, tokens: vec![0; 900], q_halt: 9.0 },
         // t2: no predictions.
     ];
     let report = arc::evaluate(&answers, &preds).unwrap();
     let t1 = &report.ranked["t1"];
     assert_eq!(
-        t1[0]
-            .iter()
-            .map(|c| (c.grid.clone(), c.count))
-            .collect::<Vec<_>>(),
+        t1[0].iter().map(|c| (c.grid.clone(), c.count)).collect::<Vec<_>>(),
         vec![(a.clone(), 3), (x.clone(), 3), (y, 1)]
     );
     assert!((t1[0][0].mean_q - 0.75).abs() < 1e-6 && (t1[0][1].mean_q - 0.5).abs() < 1e-9);
-    assert_eq!(
-        t1[1].iter().map(|c| c.grid.clone()).collect::<Vec<_>>(),
-        vec![w.clone(), z.clone(), b]
-    );
+    assert_eq!(t1[1].iter().map(|c| c.grid.clone()).collect::<Vec<_>>(), vec![w.clone(), z.clone(), b]);
     assert_eq!(PASS_KS, [1, 2, 5, 10, 100, 1000]);
     // t1: input 0 solved at rank 1, input 1 at rank 3 -> pass@1 = pass@2 = 1/2, pass@5.. = 1. t2: 0.
     assert_eq!(report.per_task["t1"], vec![0.5, 0.5, 1.0, 1.0, 1.0, 1.0]);
@@ -305,23 +201,16 @@ fn evaluator_votes_and_scores_pass_at_k() {
     assert_eq!(report.pass, vec![0.25, 0.25, 0.5, 0.5, 0.5, 0.5]);
 
     let sub = report.submission();
-    assert_eq!(
-        sub["t1"][0]["attempt_1"],
-        serde_json::json!([[1, 2], [3, 4]])
-    );
+    assert_eq!(sub["t1"][0]["attempt_1"], serde_json::json!([[1, 2], [3, 4]]));
     assert_eq!(sub["t1"][0]["attempt_2"], serde_json::json!([[1, 1]]));
     assert_eq!(sub["t1"][1]["attempt_1"], serde_json::json!([[4], [4]]));
     assert_eq!(sub["t1"][1]["attempt_2"], serde_json::json!([[3]]));
     assert_eq!(sub["t2"][0]["attempt_1"], serde_json::json!([[0]]));
     let path = temp_dir("submission").join("submission.json");
     report.write_submission(&path).unwrap();
-    let back: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let back: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(back, sub);
 
     let unknown = vec![predict("nope", 0, ArcAug::IDENTITY, &x, 0.0)];
-    assert!(arc::evaluate(&answers, &unknown)
-        .unwrap_err()
-        .to_string()
-        .contains("unknown task"));
+    assert!(arc::evaluate(&answers, &unknown).unwrap_err().to_string().contains("unknown task"));
 }

@@ -12,8 +12,7 @@ fn temp_path(name: &str) -> PathBuf {
 /// `groups` groups of up to 3 puzzles of up to 4 examples, random tokens below `vocab`.
 fn random_dataset(seq_len: usize, vocab: usize, groups: usize, seed: u64) -> Dataset {
     let mut rng = SplitMix64::new(seed);
-    let meta =
-        serde_json::json!({"task": "test", "size": seq_len, "nested": {"list": [1, 2.5, "x"]}});
+    let meta = serde_json::json!({"task": "test", "size": seq_len, "nested": {"list": [1, 2.5, "x"]}});
     let mut ds = Dataset::new(seq_len, vocab, meta);
     let mut id = 1;
     for _ in 0..groups {
@@ -44,11 +43,7 @@ fn round_trip_is_bit_identical() {
         assert_eq!(back, ds);
         let again = temp_path(&format!("rt-{seq_len}-again.trmd"));
         back.save(&again).unwrap();
-        assert_eq!(
-            std::fs::read(&again).unwrap(),
-            bytes,
-            "re-saving changed the bytes"
-        );
+        assert_eq!(std::fs::read(&again).unwrap(), bytes, "re-saving changed the bytes");
     }
     let ds = random_dataset(81, 11, 20, 1);
     let i = ds.len() - 1;
@@ -68,15 +63,9 @@ fn truncated_files_are_reported() {
         std::fs::write(&cut, &bytes[..keep]).unwrap();
         let e = format!("{:#}", Dataset::load(&cut).unwrap_err());
         assert!(e.contains("cut.trmd"), "{e}");
-        assert!(
-            e.contains("truncated") || e.contains("corrupt"),
-            "{keep} bytes: {e}"
-        );
+        assert!(e.contains("truncated") || e.contains("corrupt"), "{keep} bytes: {e}");
         if keep > bytes.len() / 4 {
-            assert!(
-                e.contains("truncated") && e.contains(&bytes.len().to_string()),
-                "{e}"
-            );
+            assert!(e.contains("truncated") && e.contains(&bytes.len().to_string()), "{e}");
         }
     }
 }
@@ -101,18 +90,11 @@ fn corrupt_files_are_reported() {
         let pos = 8 + rng.below(bytes.len() - 8);
         let e = load_with(pos, 1 << rng.below(8));
         assert!(e.contains("bad.trmd"), "{e}");
-        assert!(
-            e.contains("corrupt") || e.contains("truncated") || e.contains("unsupported"),
-            "byte {pos}: {e}"
-        );
+        assert!(e.contains("corrupt") || e.contains("truncated") || e.contains("unsupported"), "byte {pos}: {e}");
     }
     let e = load_with(bytes.len() - 100, 0x01);
     assert!(e.contains("checksum mismatch"), "{e}");
-    assert!(format!(
-        "{:#}",
-        Dataset::load(&temp_path("missing.trmd")).unwrap_err()
-    )
-    .contains("missing.trmd"));
+    assert!(format!("{:#}", Dataset::load(&temp_path("missing.trmd")).unwrap_err()).contains("missing.trmd"));
 }
 
 #[test]
@@ -120,17 +102,10 @@ fn inconsistent_datasets_are_not_saved() {
     let mut ds = random_dataset(9, 4, 3, 4);
     ds.inputs[0] = 7;
     let e = format!("{:#}", ds.save(&temp_path("never.trmd")).unwrap_err());
-    assert!(
-        e.contains("never.trmd") && e.contains("token 7 out of vocabulary of 4"),
-        "{e}"
-    );
+    assert!(e.contains("never.trmd") && e.contains("token 7 out of vocabulary of 4"), "{e}");
     let mut ds = random_dataset(9, 4, 3, 4);
     ds.group_indices.push(99);
-    assert!(ds
-        .validate()
-        .unwrap_err()
-        .to_string()
-        .contains("group_indices"));
+    assert!(ds.validate().unwrap_err().to_string().contains("group_indices"));
 }
 
 #[test]

@@ -35,22 +35,15 @@ fn bfs_distance(text: &[u8], n: usize, pass: &dyn Fn(u8) -> bool) -> Option<usiz
 fn is_shortest_path_label(question: &str, answer: &str) -> bool {
     let n = (question.len() as f64).sqrt() as usize;
     let (q, a) = (question.as_bytes(), answer.as_bytes());
-    let same_elsewhere = q
-        .iter()
-        .zip(a)
-        .all(|(&x, &y)| x == y || (x == b' ' && y == b'o'));
+    let same_elsewhere = q.iter().zip(a).all(|(&x, &y)| x == y || (x == b' ' && y == b'o'));
     let marks = a.iter().filter(|&&c| c == b'o').count();
     let shortest = bfs_distance(q, n, &|c| c != b'#');
     let along_marks = bfs_distance(a, n, &|c| c == b'o' || c == b'G');
-    same_elsewhere
-        && shortest.is_some()
-        && shortest == along_marks
-        && marks + 1 == shortest.unwrap()
+    same_elsewhere && shortest.is_some() && shortest == along_marks && marks + 1 == shortest.unwrap()
 }
 
 /// A 7x7 maze with a 4-step route along the top and a 8-step route below.
-const SMALL: &str =
-    concat!("#######", "#S   G#", "# ### #", "#     #", "#######", "#######", "#######");
+const SMALL: &str = concat!("#######", "#S   G#", "# ### #", "#     #", "#######", "#######", "#######");
 
 /// The first rows of a 7x7 grid; the rest are walls.
 fn tokens(rows: &[&str]) -> Vec<u8> {
@@ -74,14 +67,8 @@ fn generated_labels_are_shortest_paths() {
             }
             // Several routes: more open cells than a tree of corridors would leave.
             let open: Vec<usize> = (0..900).filter(|&c| q.as_bytes()[c] != b'#').collect();
-            let edges = open
-                .iter()
-                .filter(|&&c| c % 30 < 29 && q.as_bytes()[c + 1] != b'#')
-                .count()
-                + open
-                    .iter()
-                    .filter(|&&c| c < 870 && q.as_bytes()[c + 30] != b'#')
-                    .count();
+            let edges = open.iter().filter(|&&c| c % 30 < 29 && q.as_bytes()[c + 1] != b'#').count()
+                + open.iter().filter(|&&c| c < 870 && q.as_bytes()[c + 30] != b'#').count();
             loops += (edges >= open.len()) as usize;
         }
         assert!(loops > 50, "only {loops} of 60 mazes have a loop");
@@ -100,10 +87,7 @@ fn checker_rejects_broken_longer_and_extra_paths() {
     let e = maze::check_path(&q, &longer).unwrap_err().to_string();
     assert!(e.contains("7 cells") && e.contains("3"), "{e}");
     let broken = tokens(&["#######", "#So oG#", "# ### #", "#  o  #", "#######"]);
-    assert!(maze::check_path(&q, &broken)
-        .unwrap_err()
-        .to_string()
-        .contains("connect"));
+    assert!(maze::check_path(&q, &broken).unwrap_err().to_string().contains("connect"));
     let extra = tokens(&["#######", "#SoooG#", "# ### #", "#o    #", "#######"]);
     assert!(maze::check_path(&q, &extra).is_err());
     let on_wall = tokens(&["#######", "#SoooG#", "# #o# #", "#     #", "#######"]);
@@ -130,91 +114,39 @@ fn dihedral_augmentation_is_invertible_and_keeps_labels_valid() {
 
 #[test]
 fn reads_the_official_csv_layout() {
-    let mazes = maze::generate_many(
-        3,
-        &MazeGen::new(30, false),
-        1,
-        &Default::default(),
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let mazes = maze::generate_many(3, &MazeGen::new(30, false), 1, &Default::default(), &mut |_, _| {}).unwrap();
     let mut text = String::from("source,question,answer,rating\n");
     for m in &mazes {
-        text += &format!(
-            "gen,{},{},0\n",
-            maze::to_text(&m.question),
-            maze::to_text(&m.answer)
-        );
+        text += &format!("gen,{},{},0\n", maze::to_text(&m.question), maze::to_text(&m.answer));
     }
     let bad_answer = maze::to_text(&mazes[0].question); // no path marked
-    text += &format!(
-        "gen,{},{},0\n",
-        maze::to_text(&mazes[1].question),
-        bad_answer
-    );
-    text += &format!(
-        "gen,{}x,{},0\n",
-        &maze::to_text(&mazes[1].question)[1..],
-        bad_answer
-    );
+    text += &format!("gen,{},{},0\n", maze::to_text(&mazes[1].question), bad_answer);
+    text += &format!("gen,{}x,{},0\n", &maze::to_text(&mazes[1].question)[1..], bad_answer);
     let dir = std::env::temp_dir().join(format!("trm-data-maze-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("maze.csv");
     std::fs::write(&path, text).unwrap();
     let e = format!("{:#}", maze::read_file(&path, false).unwrap_err());
-    assert!(
-        e.contains("maze.csv:5:") && e.contains("shortest path"),
-        "{e}"
-    );
+    assert!(e.contains("maze.csv:5:") && e.contains("shortest path"), "{e}");
     let got = maze::read_file(&path, true).unwrap();
     assert_eq!(got.items, mazes);
     assert_eq!(got.skipped.len(), 2);
-    assert!(
-        got.skipped[1].contains("maze.csv:6:") && got.skipped[1].contains("'x'"),
-        "{}",
-        got.skipped[1]
-    );
+    assert!(got.skipped[1].contains("maze.csv:6:") && got.skipped[1].contains("'x'"), "{}", got.skipped[1]);
 }
 
 #[test]
 fn builds_datasets() {
-    let gen = |count| Source::Generate {
-        count,
-        options: MazeGen::new(12, true),
-    };
-    let sources = Sources {
-        train: vec![gen(10)],
-        test: Some(gen(5)),
-        holdout: 0,
-        max_train: None,
-        seed: 2,
-        skip_bad: false,
-    };
-    let built = maze::build(
-        &MazeBuild {
-            sources,
-            augment: true,
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
-    assert_eq!(
-        (
-            built.train.len(),
-            built.train.num_groups(),
-            built.test.len()
-        ),
-        (80, 10, 5)
-    );
+    let gen = |count| Source::Generate { count, options: MazeGen::new(12, true) };
+    let sources =
+        Sources { train: vec![gen(10)], test: Some(gen(5)), holdout: 0, max_train: None, seed: 2, skip_bad: false };
+    let built = maze::build(&MazeBuild { sources, augment: true }, &mut |_, _| {}).unwrap();
+    assert_eq!((built.train.len(), built.train.num_groups(), built.test.len()), (80, 10, 5));
     assert_eq!((built.train.seq_len, built.train.vocab_size), (144, 6));
     assert_eq!(built.train.augmentations[..8], [0, 1, 2, 3, 4, 5, 6, 7]);
     for ds in [&built.train, &built.test] {
         for i in 0..ds.len() {
             let ex = ds.example(i);
-            assert!(is_shortest_path_label(
-                &maze::to_text(ex.input),
-                &maze::to_text(ex.label)
-            ));
+            assert!(is_shortest_path_label(&maze::to_text(ex.input), &maze::to_text(ex.label)));
         }
     }
     let lengths = &built.summary.histograms[0].1;

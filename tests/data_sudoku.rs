@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use trm_gpu::data::sudoku::{self, Augment, GenOptions, SudokuBuild};
 use trm_gpu::data::{Dataset, Source, Sources, SplitMix64};
 
-const KAIDOKU: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/sudoku/kaidoku25k.csv"
-);
+const KAIDOKU: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sudoku/kaidoku25k.csv");
 
 fn temp_file(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("trm-data-sudoku-{}", std::process::id()));
@@ -23,19 +20,12 @@ fn valid_pair(puzzle: &[u8], solution: &[u8]) -> bool {
     let b = if n == 4 { 2 } else { 3 };
     let all_once = |cells: Vec<u8>| {
         let mut seen = vec![false; n + 1];
-        cells
-            .iter()
-            .all(|&d| (1..=n as u8).contains(&d) && !std::mem::replace(&mut seen[d as usize], true))
+        cells.iter().all(|&d| (1..=n as u8).contains(&d) && !std::mem::replace(&mut seen[d as usize], true))
     };
     let rows = (0..n).all(|r| all_once((0..n).map(|c| solution[r * n + c]).collect()));
     let cols = (0..n).all(|c| all_once((0..n).map(|r| solution[r * n + c]).collect()));
-    let boxes = (0..n).all(|k| {
-        all_once(
-            (0..n)
-                .map(|i| solution[(k / b * b + i / b) * n + k % b * b + i % b])
-                .collect(),
-        )
-    });
+    let boxes =
+        (0..n).all(|k| all_once((0..n).map(|i| solution[(k / b * b + i / b) * n + k % b * b + i % b]).collect()));
     let givens = puzzle.iter().zip(solution).all(|(&p, &s)| p == 0 || p == s);
     rows && cols && boxes && givens
 }
@@ -61,9 +51,7 @@ fn solver_agrees_with_all_of_kaidoku() {
 fn augmentations_keep_pairs_valid() {
     let nine = &kaidoku()[..50];
     let mut rng = SplitMix64::new(7);
-    let four: Vec<_> = (0..20)
-        .map(|_| sudoku::generate(&GenOptions::new(4, false), &mut rng).unwrap())
-        .collect();
+    let four: Vec<_> = (0..20).map(|_| sudoku::generate(&GenOptions::new(4, false), &mut rng).unwrap()).collect();
     for (n, pairs) in [(9, nine), (4, &four[..])] {
         let mut distinct = std::collections::HashSet::new();
         for seed in 0..200u64 {
@@ -75,26 +63,16 @@ fn augmentations_keep_pairs_valid() {
             assert_eq!(sudoku::count_solutions(&q, 2).count, 1);
             distinct.insert((q, s));
         }
-        assert!(
-            distinct.len() > 120,
-            "{n}x{n}: only {} distinct augmentations",
-            distinct.len()
-        );
+        assert!(distinct.len() > 120, "{n}x{n}: only {} distinct augmentations", distinct.len());
     }
     assert_eq!(Augment::identity(9).apply(&nine[0].puzzle), nine[0].puzzle);
 }
 
 #[test]
 fn generated_puzzles_are_unique_and_hard_ones_need_guessing() {
-    for (size, hard, count) in [
-        (4, false, 200),
-        (4, true, 200),
-        (9, false, 20),
-        (9, true, 20),
-    ] {
+    for (size, hard, count) in [(4, false, 200), (4, true, 200), (9, false, 20), (9, true, 20)] {
         let opts = GenOptions::new(size, hard);
-        let puzzles =
-            sudoku::generate_many(count, &opts, 42, &Default::default(), &mut |_, _| {}).unwrap();
+        let puzzles = sudoku::generate_many(count, &opts, 42, &Default::default(), &mut |_, _| {}).unwrap();
         assert_eq!(puzzles.len(), count);
         for p in &puzzles {
             let r = sudoku::count_solutions(&p.puzzle, 2);
@@ -102,24 +80,17 @@ fn generated_puzzles_are_unique_and_hard_ones_need_guessing() {
             assert_eq!(r.solution.as_ref(), Some(&p.solution));
             assert!(valid_pair(&p.puzzle, &p.solution));
             if hard && size == 9 {
-                assert!(
-                    sudoku::needs_guessing(&p.puzzle),
-                    "hard puzzle solved by singles"
-                );
+                assert!(sudoku::needs_guessing(&p.puzzle), "hard puzzle solved by singles");
             }
             if hard && size == 4 {
                 assert_eq!(sudoku::clues(&p.puzzle), 4); // no 4x4 puzzle needs a guess; hard = fewest clues
             }
         }
-        let again =
-            sudoku::generate_many(count, &opts, 42, &Default::default(), &mut |_, _| {}).unwrap();
+        let again = sudoku::generate_many(count, &opts, 42, &Default::default(), &mut |_, _| {}).unwrap();
         assert_eq!(puzzles, again, "not deterministic");
     }
     // Difficulty by clue count.
-    let opts = GenOptions {
-        clues: Some((30, 30)),
-        ..GenOptions::new(9, false)
-    };
+    let opts = GenOptions { clues: Some((30, 30)), ..GenOptions::new(9, false) };
     let p = sudoku::generate(&opts, &mut SplitMix64::new(1)).unwrap();
     assert_eq!(sudoku::clues(&p.puzzle), 30);
     assert_eq!(sudoku::count_solutions(&p.puzzle, 2).count, 1);
@@ -128,27 +99,9 @@ fn generated_puzzles_are_unique_and_hard_ones_need_guessing() {
 #[test]
 fn generator_is_fast() {
     let start = std::time::Instant::now();
-    sudoku::generate_many(
-        2000,
-        &GenOptions::new(4, false),
-        1,
-        &Default::default(),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    sudoku::generate_many(
-        200,
-        &GenOptions::new(9, true),
-        1,
-        &Default::default(),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    assert!(
-        start.elapsed().as_secs_f64() < 10.0,
-        "generator took {:?}",
-        start.elapsed()
-    );
+    sudoku::generate_many(2000, &GenOptions::new(4, false), 1, &Default::default(), &mut |_, _| {}).unwrap();
+    sudoku::generate_many(200, &GenOptions::new(9, true), 1, &Default::default(), &mut |_, _| {}).unwrap();
+    assert!(start.elapsed().as_secs_f64() < 10.0, "generator took {:?}", start.elapsed());
 }
 
 #[test]
@@ -173,23 +126,14 @@ fn parse_conflicts_and_validity() {
     let text = sudoku::pretty(&p.puzzle);
     assert!(text.contains('|') && text.contains('+'));
     assert_eq!(sudoku::parse_grid(&text).unwrap(), p.puzzle);
-    assert_eq!(
-        sudoku::parse_grid(&sudoku::format_grid(&p.puzzle)).unwrap(),
-        p.puzzle
-    );
+    assert_eq!(sudoku::parse_grid(&sudoku::format_grid(&p.puzzle)).unwrap(), p.puzzle);
     let zeros: String = p.puzzle.iter().map(|d| (b'0' + d) as char).collect();
     assert_eq!(sudoku::parse_grid(&zeros).unwrap(), p.puzzle);
     assert_eq!(sudoku::parse_grid("12.. 34.. .... ....").unwrap().len(), 16);
     let e = sudoku::parse_grid(&zeros[..80]).unwrap_err().to_string();
     assert!(e.contains("80 cells"), "{e}");
-    assert!(sudoku::parse_grid(&"x".repeat(81))
-        .unwrap_err()
-        .to_string()
-        .contains("'x'"));
-    assert!(sudoku::parse_grid("5...............")
-        .unwrap_err()
-        .to_string()
-        .contains("out of range"));
+    assert!(sudoku::parse_grid(&"x".repeat(81)).unwrap_err().to_string().contains("'x'"));
+    assert!(sudoku::parse_grid("5...............").unwrap_err().to_string().contains("out of range"));
 
     assert!(sudoku::conflicts(&p.solution).is_empty());
     assert!(sudoku::is_valid_solution(&p.puzzle, &p.solution));
@@ -211,33 +155,13 @@ fn reads_all_layouts() {
     let dots = |g: &[u8]| sudoku::format_grid(g);
     let digits = |g: &[u8]| g.iter().map(|d| (b'0' + d) as char).collect::<String>();
     let extreme: String = std::iter::once("source,question,answer,rating".to_string())
-        .chain(k.iter().map(|p| {
-            format!(
-                "puzzles0_kaggle,{},{},12",
-                dots(&p.puzzle),
-                digits(&p.solution)
-            )
-        }))
+        .chain(k.iter().map(|p| format!("puzzles0_kaggle,{},{},12", dots(&p.puzzle), digits(&p.solution))))
         .collect::<Vec<_>>()
         .join("\n");
-    let plain: String = k
-        .iter()
-        .map(|p| format!("{},{}\n", digits(&p.puzzle), digits(&p.solution)))
-        .collect();
-    let lines: String = k
-        .iter()
-        .map(|p| format!("{}\n\n", dots(&p.puzzle)))
-        .collect();
-    let pretty: String = k
-        .iter()
-        .map(|p| sudoku::pretty(&p.puzzle).replace('\n', " ") + "\n")
-        .collect();
-    for (name, text) in [
-        ("extreme.csv", extreme),
-        ("plain.csv", plain),
-        ("lines.txt", lines),
-        ("pretty.txt", pretty),
-    ] {
+    let plain: String = k.iter().map(|p| format!("{},{}\n", digits(&p.puzzle), digits(&p.solution))).collect();
+    let lines: String = k.iter().map(|p| format!("{}\n\n", dots(&p.puzzle))).collect();
+    let pretty: String = k.iter().map(|p| sudoku::pretty(&p.puzzle).replace('\n', " ") + "\n").collect();
+    for (name, text) in [("extreme.csv", extreme), ("plain.csv", plain), ("lines.txt", lines), ("pretty.txt", pretty)] {
         let got = sudoku::read_file(&temp_file(name, &text), false).unwrap();
         assert_eq!(got.items, k, "{name}");
         assert!(got.skipped.is_empty());
@@ -259,93 +183,45 @@ fn malformed_lines_name_file_and_line() {
     );
     let path = temp_file("kaidoku.csv", &text);
     let e = format!("{:#}", sudoku::read_file(&path, false).unwrap_err());
-    assert!(
-        e.contains("kaidoku.csv:3: puzzle has 80 cells, expected 81"),
-        "{e}"
-    );
+    assert!(e.contains("kaidoku.csv:3: puzzle has 80 cells, expected 81"), "{e}");
     let got = sudoku::read_file(&path, true).unwrap();
     assert_eq!(got.items.len(), 1);
     assert_eq!(got.skipped.len(), 4);
-    for (msg, (line, what)) in got.skipped.iter().zip([
-        (3, "80 cells"),
-        (4, "'x'"),
-        (5, "does not solve"),
-        (6, "fields"),
-    ]) {
-        assert!(
-            msg.contains(&format!("kaidoku.csv:{line}: ")) && msg.contains(what),
-            "{msg}"
-        );
+    for (msg, (line, what)) in
+        got.skipped.iter().zip([(3, "80 cells"), (4, "'x'"), (5, "does not solve"), (6, "fields")])
+    {
+        assert!(msg.contains(&format!("kaidoku.csv:{line}: ")) && msg.contains(what), "{msg}");
     }
     // Without a solution column the puzzle is solved, and must be unique.
-    let got = sudoku::read_file(
-        &temp_file("one.txt", &format!("{q}\n{}\n", ".".repeat(81))),
-        true,
-    )
-    .unwrap();
+    let got = sudoku::read_file(&temp_file("one.txt", &format!("{q}\n{}\n", ".".repeat(81))), true).unwrap();
     assert_eq!(got.items[0].solution, p.solution);
-    assert!(
-        got.skipped[0].contains("one.txt:2: puzzle has more than one solution"),
-        "{:?}",
-        got.skipped
-    );
+    assert!(got.skipped[0].contains("one.txt:2: puzzle has more than one solution"), "{:?}", got.skipped);
 }
 
 #[test]
 fn builds_datasets() {
-    let gen = |count| Source::Generate {
-        count,
-        options: GenOptions::new(4, false),
-    };
-    let sources = Sources {
-        train: vec![gen(30)],
-        test: Some(gen(10)),
-        holdout: 0,
-        max_train: None,
-        seed: 3,
-        skip_bad: false,
-    };
+    let gen = |count| Source::Generate { count, options: GenOptions::new(4, false) };
+    let sources =
+        Sources { train: vec![gen(30)], test: Some(gen(10)), holdout: 0, max_train: None, seed: 3, skip_bad: false };
     let mut calls = 0;
-    let mut built = sudoku::build(
-        &SudokuBuild {
-            sources,
-            augmentations: 4,
-            ratings: Vec::new(),
-        },
-        &mut |_, total| {
-            calls += 1;
-            assert_eq!(total, 40);
-        },
-    )
+    let mut built = sudoku::build(&SudokuBuild { sources, augmentations: 4, ratings: Vec::new() }, &mut |_, total| {
+        calls += 1;
+        assert_eq!(total, 40);
+    })
     .unwrap();
     assert_eq!(calls, 40);
     let (train, test) = (&built.train, &built.test);
-    assert_eq!(
-        (train.len(), train.num_puzzles(), train.num_groups()),
-        (150, 150, 30)
-    );
+    assert_eq!((train.len(), train.num_puzzles(), train.num_groups()), (150, 150, 30));
     assert_eq!((test.len(), test.num_groups()), (10, 10));
-    assert_eq!(
-        (
-            train.seq_len,
-            train.vocab_size,
-            train.num_puzzle_identifiers
-        ),
-        (16, 6, 1)
-    );
+    assert_eq!((train.seq_len, train.vocab_size, train.num_puzzle_identifiers), (16, 6, 1));
     for i in 0..train.len() {
         let ex = train.example(i);
         let (q, s) = (sudoku::from_tokens(ex.input), sudoku::from_tokens(ex.label));
         assert!(valid_pair(&q, &s));
     }
-    let train_q: std::collections::HashSet<_> = (0..train.len())
-        .step_by(5)
-        .map(|i| train.example(i).input.to_vec())
-        .collect();
-    assert!(
-        (0..test.len()).all(|i| !train_q.contains(test.example(i).input)),
-        "test puzzle in train"
-    );
+    let train_q: std::collections::HashSet<_> =
+        (0..train.len()).step_by(5).map(|i| train.example(i).input.to_vec()).collect();
+    assert!((0..test.len()).all(|i| !train_q.contains(test.example(i).input)), "test puzzle in train");
     let hist: usize = built.summary.histograms[0].1.values().sum();
     assert_eq!(hist, 30);
     assert!(built.summary.to_string().contains("train clues"));
@@ -354,10 +230,7 @@ fn builds_datasets() {
     built.save(&dir).unwrap();
     assert_eq!(built.summary.files.len(), 2);
     assert_eq!(Dataset::load(&dir.join("train.trmd")).unwrap(), built.train);
-    assert_eq!(
-        built.summary.files[0].1,
-        std::fs::metadata(dir.join("train.trmd")).unwrap().len()
-    );
+    assert_eq!(built.summary.files[0].1, std::fs::metadata(dir.join("train.trmd")).unwrap().len());
 
     // From a file, holding out a test split and keeping a subset for training.
     let sources = Sources {
@@ -368,15 +241,7 @@ fn builds_datasets() {
         seed: 1,
         skip_bad: false,
     };
-    let built = sudoku::build(
-        &SudokuBuild {
-            sources,
-            augmentations: 2,
-            ratings: Vec::new(),
-        },
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let built = sudoku::build(&SudokuBuild { sources, augmentations: 2, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
     assert_eq!((built.train.len(), built.test.len()), (600, 100));
     assert_eq!(built.train.vocab_size, 11);
 }
@@ -407,13 +272,19 @@ fn rater_agrees_with_the_solver_and_with_kaidoku_levels() {
             _ => {}
         }
     }
-    assert_eq!(sudoku::rate(&[1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), sudoku::Rating::Guess, "clashing givens");
+    assert_eq!(
+        sudoku::rate(&[1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        sudoku::Rating::Guess,
+        "clashing givens"
+    );
 }
 
 /// Generation by clue range and rating: every puzzle unique, in range, and of the rating asked.
 #[test]
 fn generates_by_clue_range_and_rating() {
-    for (rating, clues) in [(sudoku::Rating::Singles, (24, 30)), (sudoku::Rating::More, (26, 34)), (sudoku::Rating::Guess, (22, 30))] {
+    for (rating, clues) in
+        [(sudoku::Rating::Singles, (24, 30)), (sudoku::Rating::More, (26, 34)), (sudoku::Rating::Guess, (22, 30))]
+    {
         let opts = GenOptions { clues: Some(clues), rating: vec![rating], ..GenOptions::new(9, false) };
         let mut rng = SplitMix64::new(3);
         let mut counts = std::collections::BTreeSet::new();
@@ -437,7 +308,8 @@ fn generates_by_clue_range_and_rating() {
 /// Several sources form one pool; --rating keeps only matching puzzles read from files; CSV round trip.
 #[test]
 fn pools_files_and_generated_puzzles_and_writes_csv() {
-    let singles = GenOptions { clues: Some((30, 40)), rating: vec![sudoku::Rating::Singles], ..GenOptions::new(9, false) };
+    let singles =
+        GenOptions { clues: Some((30, 40)), rating: vec![sudoku::Rating::Singles], ..GenOptions::new(9, false) };
     let sources = Sources {
         train: vec![Source::File(KAIDOKU.into()), Source::Generate { count: 20, options: singles }],
         test: None,

@@ -11,8 +11,16 @@ use trm_gpu::train::{evaluate, Trainer};
 #[test]
 fn tiny_model_learns_4x4_sudoku() {
     let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
-    let sources = Sources { train: vec![Source::Generate { count: 2000, options }], test: None, holdout: 200, max_train: None, seed: 0, skip_bad: false };
-    let data = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
+    let sources = Sources {
+        train: vec![Source::Generate { count: 2000, options }],
+        test: None,
+        holdout: 200,
+        max_train: None,
+        seed: 0,
+        skip_bad: false,
+    };
+    let data =
+        sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
     let cfg = Config::preset("tiny-sudoku4-mlp").unwrap();
     let w = Weights::init(&cfg.model, 0);
     let mut t = Trainer::new(native(), cfg.clone(), 32, Checkpoint::PerCall, &w, 0).unwrap();

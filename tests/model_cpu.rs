@@ -52,9 +52,17 @@ fn weights(c: &ModelConfig) -> Weights {
 }
 
 fn opts(train: bool) -> StepOptions {
-    StepOptions { batch: B, train, checkpoint: Checkpoint::PerCall, loss: trm_gpu::ops::loss::LossKind::Stablemax, grad_scale: 1.0, record: false, one_step_grad: false, update: None }
+    StepOptions {
+        batch: B,
+        train,
+        checkpoint: Checkpoint::PerCall,
+        loss: trm_gpu::ops::loss::LossKind::Stablemax,
+        grad_scale: 1.0,
+        record: false,
+        one_step_grad: false,
+        update: None,
+    }
 }
-
 
 fn total_loss(ex: &CpuRun<f64>, h: &Handles) -> f64 {
     ex.exec.vals[h.stats].chunks(trm_gpu::ops::loss::SEQ_STATS).map(|r| r[0] + 0.5 * r[1]).sum()
@@ -143,7 +151,13 @@ fn gpu_and_native_steps_equal_cpu_step() {
     for ((dev_name, dev), mlp_t) in devices().into_iter().flat_map(|d| [(d, true), (d, false)]) {
         let c = ModelConfig { hidden_size: 16, num_heads: 2, layers: 2, ..tiny(mlp_t) };
         let w = weights(&c);
-        let adam = trm_gpu::ops::optim::Adam { kind: trm_gpu::ops::optim::OptimizerKind::AdamAtan2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8 };
+        let adam = trm_gpu::ops::optim::Adam {
+            kind: trm_gpu::ops::optim::OptimizerKind::AdamAtan2,
+            wd: 0.1,
+            b1: 0.9,
+            b2: 0.95,
+            eps: 1e-8,
+        };
         let update = trm::Update { adam, ema: Some(0.9), puzzle_lr: 0.01, puzzle_wd: 0.1 };
         let o = StepOptions { grad_scale: 0.5, update: Some(update), ..opts(true) };
         let (prog, h) = build_step(&c, &o);

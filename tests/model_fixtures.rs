@@ -23,7 +23,8 @@ fn parity(name: &str) {
 fn parity_on(fixture_name: &str, dev_name: &str, dev: &trm_gpu::model::Device) {
     let name = &format!("{fixture_name} on {dev_name}");
     let (report, dump) = check(dev, &fixture(fixture_name)).unwrap();
-    let failures: Vec<String> = report.failures().iter().map(|r| format!("{} (abs {:.3e})", r.key, r.max_abs)).collect();
+    let failures: Vec<String> =
+        report.failures().iter().map(|r| format!("{} (abs {:.3e})", r.key, r.max_abs)).collect();
     assert!(failures.is_empty(), "{name}: {}\n{}", failures.join(", "), report.to_text());
     let keys: Vec<&str> = report.rows.iter().map(|r| r.key.as_str()).collect();
     for k in 0..4 {
@@ -31,12 +32,23 @@ fn parity_on(fixture_name: &str, dev_name: &str, dev: &trm_gpu::model::Device) {
             assert!(keys.contains(&format!("eval.step{k}.{t}").as_str()), "{name}: eval.step{k}.{t} not compared");
         }
         for t in ["halted", "steps", "logits", "z_H"] {
-            assert!(keys.contains(&format!("trainhalt.step{k}.{t}").as_str()), "{name}: trainhalt.step{k}.{t} not compared");
+            assert!(
+                keys.contains(&format!("trainhalt.step{k}.{t}").as_str()),
+                "{name}: trainhalt.step{k}.{t} not compared"
+            );
         }
     }
     assert_eq!(keys.iter().filter(|k| k.contains("L_level_call")).count(), 9);
     let grads = keys.iter().filter(|k| k.starts_with("grad.")).count();
-    assert_eq!(grads, Reference::load(&fixture(fixture_name).join("reference.safetensors")).unwrap().tensors.keys().filter(|k| k.starts_with("grad.")).count());
+    assert_eq!(
+        grads,
+        Reference::load(&fixture(fixture_name).join("reference.safetensors"))
+            .unwrap()
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with("grad."))
+            .count()
+    );
     assert_eq!(dump.len(), report.rows.len());
 }
 
@@ -58,7 +70,16 @@ fn sudoku_att_free_running() {
     let w = Weights::load(&fixture("sudoku-att").join("weights.safetensors"), &cfg.model).unwrap();
     let r = Reference::load(&fixture("sudoku-att").join("reference.safetensors")).unwrap();
     let ints = |k: &str| r.get(k).unwrap().iter().map(|&x| x as i32).collect::<Vec<_>>();
-    let o = StepOptions { batch: 4, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false, update: None };
+    let o = StepOptions {
+        batch: 4,
+        train: false,
+        checkpoint: Checkpoint::PerCall,
+        loss: cfg.train.loss,
+        grad_scale: 1.0,
+        record: false,
+        one_step_grad: false,
+        update: None,
+    };
     let (prog, h) = build_step(&cfg.model, &o);
     let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size as u64).unwrap();
     let mut ex = GpuRun::new(gpu(), &prog, &p).unwrap();
@@ -70,7 +91,13 @@ fn sudoku_att_free_running() {
         ex.write_i32(h.reset, &[(k == 0) as i32; 4]);
         ex.run();
         for (t, key) in [(h.logits, "logits"), (h.z_h, "z_H"), (h.z_l, "z_L")] {
-            assert_close(&format!("step {k} {key}"), &ex.read(t), r.get(&format!("eval.step{k}.{key}")).unwrap(), 1e-4, 1e-4);
+            assert_close(
+                &format!("step {k} {key}"),
+                &ex.read(t),
+                r.get(&format!("eval.step{k}.{key}")).unwrap(),
+                1e-4,
+                1e-4,
+            );
         }
     }
 }
@@ -86,7 +113,16 @@ fn checkpoint_policies_agree() {
         let ints = |k: &str| r.get(k).unwrap().iter().map(|&x| x as i32).collect::<Vec<_>>();
         let mut grads = Vec::new();
         for checkpoint in [Checkpoint::PerCall, Checkpoint::None, Checkpoint::EveryK(2), Checkpoint::EveryK(3)] {
-            let o = StepOptions { batch: 4, train: true, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false, update: None };
+            let o = StepOptions {
+                batch: 4,
+                train: true,
+                checkpoint,
+                loss: cfg.train.loss,
+                grad_scale: 1.0,
+                record: false,
+                one_step_grad: false,
+                update: None,
+            };
             let (prog, h) = build_step(&cfg.model, &o);
             let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size as u64).unwrap();
             let mut ex = GpuRun::new(gpu(), &prog, &p).unwrap();

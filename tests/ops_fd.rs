@@ -26,7 +26,12 @@ fn check(what: &str, x: &[f64], grad: &[f64], f: impl Fn(&[f64]) -> f64) {
     let scale = fd.iter().fold(0f64, |a, b| a.max(b.abs())).max(1e-12);
     for i in 0..x.len() {
         let err = (grad[i] - fd[i]).abs();
-        assert!(err <= TOL * fd[i].abs().max(scale * 1e-3), "{what}[{i}]: analytic {} vs finite difference {}", grad[i], fd[i]);
+        assert!(
+            err <= TOL * fd[i].abs().max(scale * 1e-3),
+            "{what}[{i}]: analytic {} vs finite difference {}",
+            grad[i],
+            fd[i]
+        );
     }
 }
 
@@ -38,7 +43,8 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn matmul_linear() {
     let mut rng = SplitMix64::new(1);
     let (rows, inp, out) = (5, 7, 3);
-    let (x, w, g) = (randn64(&mut rng, rows * inp, 1.0), randn64(&mut rng, out * inp, 1.0), randn64(&mut rng, rows * out, 1.0));
+    let (x, w, g) =
+        (randn64(&mut rng, rows * inp, 1.0), randn64(&mut rng, out * inp, 1.0), randn64(&mut rng, rows * out, 1.0));
     let f = |x: &[f64], w: &[f64]| {
         let mut y = vec![0.0; rows * out];
         matmul::Matmul::linear(rows, inp, out).cpu(x, w, &mut y);

@@ -32,7 +32,8 @@ fn check_linear(rng: &mut SplitMix64, rows: usize, d: usize, out: usize, kernel:
     let (x, w, dy) = (randn(rng, rows * d, 1.0), randn(rng, out * d, 0.2), randn(rng, rows * out, 1.0));
     let seed_dw = randn(rng, out * d, 1.0);
     let (gx, gw, gdy) = (up("x", &x), up("w", &w), up("dy", &dy));
-    let (gy, gdx, gdw) = (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
+    let (gy, gdx, gdw) =
+        (gpu().zeros("y", rows * out).unwrap(), gpu().zeros("dx", rows * d).unwrap(), up("dw", &seed_dw));
     for (name, mm, a, b, c, ca, cb) in [
         ("linear", matmul::Matmul::linear(rows, d, out), &gx, &gw, &gy, &x, &w),
         ("linear_dx", matmul::Matmul::linear_dx(rows, d, out), &gdy, &gw, &gdx, &dy, &w),
@@ -94,7 +95,11 @@ fn matmul_multiple_of_4_shapes() {
         check_linear(&mut rng, rows, d, out, kernel);
     }
     for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
-        check_batched(&mut rng, matmul::Matmul { trans_a, trans_b, ..matmul::Matmul::new(36, 20, 12).batched(3) }, kernel);
+        check_batched(
+            &mut rng,
+            matmul::Matmul { trans_a, trans_b, ..matmul::Matmul::new(36, 20, 12).batched(3) },
+            kernel,
+        );
     }
 }
 
@@ -104,10 +109,18 @@ fn norm_forward_backward() {
     for &t in &TOKENS {
         for &d in &HIDDEN {
             let n = norm::Norm { rows: 2 * t, dim: d };
-            let (x, r, dy) = (randn(&mut rng, n.rows * d, 2.0), randn(&mut rng, n.rows * d, 1.0), randn(&mut rng, n.rows * d, 1.0));
-            let (y, rstd, ds) = (gpu().zeros("y", x.len()).unwrap(), gpu().zeros("rstd", n.rows).unwrap(), gpu().zeros("ds", x.len()).unwrap());
+            let (x, r, dy) =
+                (randn(&mut rng, n.rows * d, 2.0), randn(&mut rng, n.rows * d, 1.0), randn(&mut rng, n.rows * d, 1.0));
+            let (y, rstd, ds) = (
+                gpu().zeros("y", x.len()).unwrap(),
+                gpu().zeros("rstd", n.rows).unwrap(),
+                gpu().zeros("ds", x.len()).unwrap(),
+            );
             let gdy = up("dy", &dy);
-            run(&[n.forward(gpu(), &up("x", &x), &up("r", &r), &y, &rstd).unwrap(), n.backward(gpu(), &y, &gdy, &rstd, &ds).unwrap()]);
+            run(&[
+                n.forward(gpu(), &up("x", &x), &up("r", &r), &y, &rstd).unwrap(),
+                n.backward(gpu(), &y, &gdy, &rstd, &ds).unwrap(),
+            ]);
             let (mut wy, mut wr, mut wds) = (vec![0.0; x.len()], vec![0.0; n.rows], vec![0.0; x.len()]);
             n.cpu_forward(&x, &r, &mut wy, &mut wr);
             n.cpu_backward(&wy, &dy, &wr, &mut wds);
@@ -223,14 +236,26 @@ fn rope_and_attention_forward_backward() {
             let qkv = randn(&mut rng, rows * 3 * d, 1.0);
             let dout = randn(&mut rng, rows * d, 1.0);
             let gt = up("table", &table);
-            let (rot, o, lse) = (gpu().zeros("rot", qkv.len()).unwrap(), gpu().zeros("o", rows * d).unwrap(), gpu().zeros("lse", batch * heads * t).unwrap());
-            let (delta, drot, dqkv) = (gpu().zeros("delta", batch * heads * t).unwrap(), gpu().zeros("drot", qkv.len()).unwrap(), gpu().zeros("dqkv", qkv.len()).unwrap());
+            let (rot, o, lse) = (
+                gpu().zeros("rot", qkv.len()).unwrap(),
+                gpu().zeros("o", rows * d).unwrap(),
+                gpu().zeros("lse", batch * heads * t).unwrap(),
+            );
+            let (delta, drot, dqkv) = (
+                gpu().zeros("delta", batch * heads * t).unwrap(),
+                gpu().zeros("drot", qkv.len()).unwrap(),
+                gpu().zeros("dqkv", qkv.len()).unwrap(),
+            );
             let gdout = up("dout", &dout);
-            let mut l = vec![rope.forward(gpu(), &up("qkv", &qkv), &gt, &rot).unwrap(), att.forward(gpu(), &rot, &o, &lse).unwrap()];
+            let mut l = vec![
+                rope.forward(gpu(), &up("qkv", &qkv), &gt, &rot).unwrap(),
+                att.forward(gpu(), &rot, &o, &lse).unwrap(),
+            ];
             l.extend(att.backward(gpu(), &rot, &o, &lse, &gdout, &delta, &drot).unwrap());
             l.push(rope.backward(gpu(), &drot, &gt, &dqkv).unwrap());
             run(&l);
-            let (mut wrot, mut wo, mut wdrot, mut wdqkv) = (vec![0.0; qkv.len()], vec![0.0; rows * d], vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
+            let (mut wrot, mut wo, mut wdrot, mut wdqkv) =
+                (vec![0.0; qkv.len()], vec![0.0; rows * d], vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
             rope.cpu_forward(&qkv, &table, &mut wrot);
             att.cpu_forward(&wrot, &mut wo);
             att.cpu_backward(&wrot, &dout, &mut wdrot);
@@ -263,7 +288,8 @@ fn embedding_with_puzzle_prefix() {
                 let dtable = up("dtable", &seed);
                 let dpuzzle = gpu().zeros("dpuzzle", (batch * ndim).max(1)).unwrap();
                 let mut l = vec![
-                    e.forward(gpu(), &gtok, &up_i("ids", &ids), &up("table", &table), &up("puzzle", &puzzle), &x).unwrap(),
+                    e.forward(gpu(), &gtok, &up_i("ids", &ids), &up("table", &table), &up("puzzle", &puzzle), &x)
+                        .unwrap(),
                     e.backward_table(gpu(), &gtok, &gdx, &dtable).unwrap(),
                 ];
                 if ndim > 0 {
@@ -309,9 +335,12 @@ fn losses_stablemax_and_softmax() {
                 gpu().zeros("dq", batch * 2).unwrap(),
                 gpu().zeros("stats", batch * loss::SEQ_STATS).unwrap(),
             );
-            let launches = l.launch(gpu(), &up("logits", &logits), &up_i("labels", &labels), &up("q", &q), &dl, &tok, &dq, &st).unwrap();
+            let launches = l
+                .launch(gpu(), &up("logits", &logits), &up_i("labels", &labels), &up("q", &q), &dl, &tok, &dq, &st)
+                .unwrap();
             run(&launches);
-            let (mut wdl, mut wdq, mut wst) = (vec![0.0; logits.len()], vec![0.0; batch * 2], vec![0.0; batch * loss::SEQ_STATS]);
+            let (mut wdl, mut wdq, mut wst) =
+                (vec![0.0; logits.len()], vec![0.0; batch * 2], vec![0.0; batch * loss::SEQ_STATS]);
             l.cpu(&logits, &labels, &q, &mut wdl, &mut wdq, &mut wst);
             let what = format!("{kind:?} t={t}");
             assert_close(&what, &read(&dl), &wdl, ATOL, RTOL);
@@ -380,10 +409,18 @@ fn gradient_kernels_are_deterministic() {
     let e = embed::Embed { batch, len: t, prefix: 0, dim: d, vocab, ndim: 0, scale: 8.0 };
     let run_once = || {
         let dw = gpu().zeros("dw", 3 * d * d).unwrap();
-        let (o, lse, delta, dqkv) = (gpu().zeros("o", rows * d).unwrap(), gpu().zeros("lse", rows * heads).unwrap(), gpu().zeros("delta", rows * heads).unwrap(), gpu().zeros("dqkv", rows * 3 * d).unwrap());
+        let (o, lse, delta, dqkv) = (
+            gpu().zeros("o", rows * d).unwrap(),
+            gpu().zeros("lse", rows * heads).unwrap(),
+            gpu().zeros("delta", rows * heads).unwrap(),
+            gpu().zeros("dqkv", rows * 3 * d).unwrap(),
+        );
         let dtable = gpu().zeros("dtable", vocab * d).unwrap();
         let cs = gpu().zeros("cs", 3 * d).unwrap();
-        let mut l = vec![matmul::Matmul::linear_dw(rows, d, 3 * d).launch(gpu(), &dy, &x, &dw).unwrap(), att.forward(gpu(), &qkv, &o, &lse).unwrap()];
+        let mut l = vec![
+            matmul::Matmul::linear_dw(rows, d, 3 * d).launch(gpu(), &dy, &x, &dw).unwrap(),
+            att.forward(gpu(), &qkv, &o, &lse).unwrap(),
+        ];
         l.extend(att.backward(gpu(), &qkv, &o, &lse, &dout, &delta, &dqkv).unwrap());
         l.push(e.backward_table(gpu(), &tokens, &dout, &dtable).unwrap());
         l.push(elementwise::col_sum(gpu(), &dy, &cs, rows, 3 * d).unwrap());

@@ -6,7 +6,9 @@ use common::*;
 use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::model::{CpuRun, Exec, Op, Program};
 use trm_gpu::ops::optim::{Adam, OptimizerKind, SignSgd};
-use trm_gpu::ops::{attention::Attention, embed::Embed, loss, matmul::Matmul, norm::Norm, rope, rope::Rope, swiglu::Swiglu};
+use trm_gpu::ops::{
+    attention::Attention, embed::Embed, loss, matmul::Matmul, norm::Norm, rope, rope::Rope, swiglu::Swiglu,
+};
 use trm_gpu::plan::{Role, TensorId as T};
 
 const ATOL: f32 = 1e-5;
@@ -100,7 +102,8 @@ fn norm_and_swiglu() {
     for (rows, dim) in [(7, 13), (3001, 13)] {
         let n = Norm { rows, dim };
         let mut c = Case::default();
-        let (x, r, y, rstd, dy, ds) = (c.t(rows * dim), c.t(rows * dim), c.t(rows * dim), c.t(rows), c.t(rows * dim), c.t(rows * dim));
+        let (x, r, y, rstd, dy, ds) =
+            (c.t(rows * dim), c.t(rows * dim), c.t(rows * dim), c.t(rows), c.t(rows * dim), c.t(rows * dim));
         c.op(Op::NormFwd { n, x, r, y, rstd });
         c.op(Op::NormBwd { n, y, dy, rstd, dsum: ds });
         c.check(&format!("norm {rows}x{dim}"), &[y, rstd, ds]);
@@ -110,7 +113,8 @@ fn norm_and_swiglu() {
         let mut c = Case::default();
         // Gates from −30 to 30 cover the sigmoid's tails.
         let gates: Vec<f32> = (0..rows * 2 * inner).map(|i| ((i * 7919) % 601) as f32 / 10.0 - 30.0).collect();
-        let (h, a, da, dh) = (c.set(rows * 2 * inner, gates), c.t(rows * inner), c.t(rows * inner), c.t(rows * 2 * inner));
+        let (h, a, da, dh) =
+            (c.set(rows * 2 * inner, gates), c.t(rows * inner), c.t(rows * inner), c.t(rows * 2 * inner));
         c.op(Op::SwigluFwd { s, h, a });
         c.op(Op::SwigluBwd { s, h, da, dh });
         c.check(&format!("swiglu {rows}x{inner}"), &[a, dh]);
@@ -135,7 +139,15 @@ fn elementwise_ops() {
     }
     let (batch, seq, cols) = (3, 7, 5);
     let mut c = Case::default();
-    let (x, sl, un, init, bias, bsum, cs) = (c.t(batch * seq * cols), c.t(batch * 3 * cols), c.t(batch * seq * cols), c.t(cols), c.t(cols), c.t(batch * seq * cols), c.t(cols));
+    let (x, sl, un, init, bias, bsum, cs) = (
+        c.t(batch * seq * cols),
+        c.t(batch * 3 * cols),
+        c.t(batch * seq * cols),
+        c.t(cols),
+        c.t(cols),
+        c.t(batch * seq * cols),
+        c.t(cols),
+    );
     let mask = c.int(vec![1, 0, 1]);
     c.op(Op::SliceSeq { x, out: sl, batch, seq, cols, s0: 2, len: 3 });
     c.op(Op::UnsliceSeq { x: sl, out: un, batch, seq, cols, s0: 2, len: 3 });
@@ -163,7 +175,14 @@ fn rope_and_attention() {
         let a = Attention { batch, seq, heads, hd };
         let mut c = Case::default();
         let (w, rows) = (3 * heads * hd, batch * seq);
-        let (qkv, o, lse, dout, delta, dqkv) = (c.t(rows * w), c.t(rows * heads * hd), c.t(batch * heads * seq), c.t(rows * heads * hd), c.t(batch * heads * seq), c.t(rows * w));
+        let (qkv, o, lse, dout, delta, dqkv) = (
+            c.t(rows * w),
+            c.t(rows * heads * hd),
+            c.t(batch * heads * seq),
+            c.t(rows * heads * hd),
+            c.t(batch * heads * seq),
+            c.t(rows * w),
+        );
         c.op(Op::AttnFwd { a, qkv, o, lse });
         c.op(Op::AttnBwd { a, qkv, o, lse, dout, delta, dqkv });
         c.check(&format!("attention {batch}x{seq} h{heads}x{hd}"), &[o, dqkv]);
@@ -185,7 +204,8 @@ fn embedding_and_loss() {
         let l = loss::Loss { batch: 3, len: 5, vocab: 6, kind, grad_scale: 0.3 };
         let mut c = Case::default();
         let labels = c.int((0..15).map(|i| (i * 5 % 6) as i32).collect());
-        let (logits, q, dlogits, tok, dq, stats) = (c.t(90), c.t(6), c.t(90), c.t(30), c.t(6), c.t(3 * loss::SEQ_STATS));
+        let (logits, q, dlogits, tok, dq, stats) =
+            (c.t(90), c.t(6), c.t(90), c.t(30), c.t(6), c.t(3 * loss::SEQ_STATS));
         c.op(Op::Loss { l, logits, labels, q, dlogits, tok, dq, stats });
         c.check(&format!("loss {kind:?}"), &[dlogits, dq, stats]);
     }
@@ -198,7 +218,8 @@ fn optimizers() {
         let a = Adam { kind, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8 };
         let mut c = Case::default();
         let v0: Vec<f32> = randn(&mut SplitMix64::new(3), n, 0.1).iter().map(|x| x * x).collect();
-        let (hyper, grad, param, m, v, ema) = (c.set(4, a.hyper(1e-2, 3).to_vec()), c.t(n), c.t(n), c.t(n), c.set(n, v0), c.t(n));
+        let (hyper, grad, param, m, v, ema) =
+            (c.set(4, a.hyper(1e-2, 3).to_vec()), c.t(n), c.t(n), c.t(n), c.set(n, v0), c.t(n));
         c.op(Op::Adam { a, hyper, grad, param, m, v });
         c.op(Op::Ema { mu: 0.999, param, ema });
         c.check(&format!("{kind:?} and the EMA"), &[param, m, v, ema]);

@@ -9,19 +9,11 @@ fn chain(n: usize) -> (Schedule, TensorId, Vec<TensorId>, TensorId) {
     let mut s = Schedule::new();
     let w = s.tensor("w", Role::Parameter, &[64, 64]);
     let x = s.tensor("x", Role::Input, &[8, 64]);
-    let acts: Vec<TensorId> = (0..n)
-        .map(|i| s.tensor(format!("a{i}"), Role::Activation, &[8, 64]))
-        .collect();
+    let acts: Vec<TensorId> = (0..n).map(|i| s.tensor(format!("a{i}"), Role::Activation, &[8, 64])).collect();
     let loss = s.tensor("loss", Role::Scratch, &[1]);
     for i in 0..n {
         let src = if i == 0 { x } else { acts[i - 1] };
-        s.dispatch(
-            format!("layer{i}"),
-            &[src, w],
-            &[acts[i]],
-            2 * 8 * 64 * 64,
-            false,
-        );
+        s.dispatch(format!("layer{i}"), &[src, w], &[acts[i]], 2 * 8 * 64 * 64, false);
     }
     s.dispatch("loss", &[acts[n - 1]], &[loss], 8 * 64, false);
     (s, w, acts, loss)
@@ -33,48 +25,22 @@ fn chain_shares_buffers() {
     let p = plan::plan(&s, NO_LIMIT).unwrap();
     check_plan(&s, &p).unwrap();
 
-    assert_eq!(
-        p.lifetimes[w],
-        (0, 10),
-        "persistent spans the whole schedule"
-    );
+    assert_eq!(p.lifetimes[w], (0, 10), "persistent spans the whole schedule");
     assert_eq!(p.lifetimes[acts[3]], (3, 4), "first write to last read");
     assert_eq!(p.lifetimes[loss], (10, 10), "written, never read");
     // Neighbours overlap, every second activation can reuse a buffer.
     assert_ne!(p.buffer_of[acts[3]], p.buffer_of[acts[4]]);
     assert_eq!(p.buffer_of[acts[3]], p.buffer_of[acts[5]]);
-    assert_eq!(
-        p.buffers.len(),
-        4,
-        "w, x, and two ping-pong buffers (loss reuses one)"
-    );
+    assert_eq!(p.buffers.len(), 4, "w, x, and two ping-pong buffers (loss reuses one)");
     assert!(p.buffers.len() < s.tensors.len());
-    assert_eq!(
-        p.buffers[p.buffer_of[w]].tensors,
-        vec![w],
-        "persistent buffers are private"
-    );
+    assert_eq!(p.buffers[p.buffer_of[w]].tensors, vec![w], "persistent buffers are private");
 
-    assert_eq!(
-        p.total_bytes(),
-        p.buffers.iter().map(|b| b.bytes).sum::<u64>()
-    );
-    assert!(p
-        .buffers
-        .iter()
-        .all(|b| b.bytes % BUFFER_ALIGN == 0 && b.bytes > 0));
-    assert_eq!(
-        p.buffers[p.buffer_of[loss]].bytes,
-        8 * 64 * 4,
-        "buffer grows to its largest tensor"
-    );
+    assert_eq!(p.total_bytes(), p.buffers.iter().map(|b| b.bytes).sum::<u64>());
+    assert!(p.buffers.iter().all(|b| b.bytes % BUFFER_ALIGN == 0 && b.bytes > 0));
+    assert_eq!(p.buffers[p.buffer_of[loss]].bytes, 8 * 64 * 4, "buffer grows to its largest tensor");
     assert!(p.peak_bytes() < Plan::naive_bytes(&s));
     assert!(p.peak_bytes() <= p.total_bytes());
-    assert_eq!(
-        Plan::naive_bytes(&s),
-        64 * 64 * 4 + 11 * 8 * 64 * 4 + 256,
-        "4-byte loss rounds to 256"
-    );
+    assert_eq!(Plan::naive_bytes(&s), 64 * 64 * 4 + 11 * 8 * 64 * 4 + 256, "4-byte loss rounds to 256");
     // Activation peak: x plus the two ping-pong buffers.
     assert_eq!(p.activation_peak_bytes(), 3 * 8 * 64 * 4);
     let by_role = p.bytes_by_role();
@@ -95,10 +61,7 @@ fn last_read_and_write_in_one_dispatch_do_not_share() {
     let mut p = plan::plan(&s, NO_LIMIT).unwrap();
     assert_eq!((p.lifetimes[a], p.lifetimes[b]), ((0, 1), (1, 2)));
     assert_ne!(p.buffer_of[a], p.buffer_of[b]);
-    assert_eq!(
-        p.buffer_of[a], p.buffer_of[c],
-        "A is dead before C is written"
-    );
+    assert_eq!(p.buffer_of[a], p.buffer_of[c], "A is dead before C is written");
 
     // Forcing B into A's buffer must trip the invariant check.
     let (ba, bb) = (p.buffer_of[a], p.buffer_of[b]);
@@ -117,10 +80,7 @@ fn too_large_tensor_is_named() {
     s.dispatch("head", &[x], &[big], 1, false);
     let err = plan::plan(&s, 1 << 20).unwrap_err().to_string();
     assert!(err.contains("huge_logits"), "{err}");
-    assert!(
-        plan::plan(&s, 4 << 20).is_ok(),
-        "exactly at the limit is fine"
-    );
+    assert!(plan::plan(&s, 4 << 20).is_ok(), "exactly at the limit is fine");
 }
 
 #[test]
@@ -185,10 +145,7 @@ fn report_json_and_text() {
     let mut r = Report::new(&s, &p);
     assert_eq!(r.recompute_flops, 500);
     assert_eq!(r.step_flops, 60 * 2 * 8 * 64 * 64 + 8 * 64 + 500);
-    assert_eq!(
-        (r.peak_bytes, r.total_bytes),
-        (p.peak_bytes(), p.total_bytes())
-    );
+    assert_eq!((r.peak_bytes, r.total_bytes), (p.peak_bytes(), p.total_bytes()));
 
     let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     for key in [
@@ -208,10 +165,7 @@ fn report_json_and_text() {
     assert!(v["none_peak_bytes"].is_null());
     assert_eq!(v["bytes_by_role"]["parameter"], 64 * 64 * 4);
     let t0 = &v["tensors"][0];
-    assert_eq!(
-        (t0["name"].as_str(), t0["role"].as_str()),
-        (Some("w"), Some("parameter"))
-    );
+    assert_eq!((t0["name"].as_str(), t0["role"].as_str()), (Some("w"), Some("parameter")));
     for key in ["shape", "bytes", "first", "last", "buffer"] {
         assert!(t0.get(key).is_some(), "tensor field {key}");
     }
@@ -224,20 +178,10 @@ fn report_json_and_text() {
 
     let short = r.to_text(false);
     let full = r.to_text(true);
-    for needle in [
-        "peak live",
-        "total allocated",
-        "recompute",
-        "% of the step",
-        "KiB",
-        "parameter",
-    ] {
+    for needle in ["peak live", "total allocated", "recompute", "% of the step", "KiB", "parameter"] {
         assert!(short.contains(needle), "missing {needle:?} in\n{short}");
     }
-    assert!(
-        short.contains("a#  (x60)"),
-        "activations collapse by pattern:\n{short}"
-    );
+    assert!(short.contains("a#  (x60)"), "activations collapse by pattern:\n{short}");
     assert!(full.contains("a59") && full.lines().count() > short.lines().count());
     assert_eq!(plan::report::human_bytes(1536), "1.50 KiB");
     assert_eq!(plan::report::human_bytes(3 << 30), "3.00 GiB");

@@ -47,7 +47,11 @@ fn growth_in_n() {
         assert!(steps.iter().all(|&s| s == steps[0] && s > 0), "{preset}: none grows {steps:?}");
         // Per-call: one (B, S', D) checkpoint per extra call, plus at most 256-byte rounding.
         for w in per_call.windows(2) {
-            assert!(w[1] - w[0] <= call_input + 256 && w[1] >= w[0], "{preset}: per-call grows by {} (call input {call_input})", w[1] - w[0]);
+            assert!(
+                w[1] - w[0] <= call_input + 256 && w[1] >= w[0],
+                "{preset}: per-call grows by {} (call input {call_input})",
+                w[1] - w[0]
+            );
         }
     }
 }

@@ -11,8 +11,16 @@ use trm_gpu::train::{checkpoint, halts, Trainer};
 
 fn data() -> (Dataset, Dataset) {
     let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
-    let sources = Sources { train: vec![Source::Generate { count: 60, options }], test: None, holdout: 16, max_train: None, seed: 5, skip_bad: false };
-    let b = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 1, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
+    let sources = Sources {
+        train: vec![Source::Generate { count: 60, options }],
+        test: None,
+        holdout: 16,
+        max_train: None,
+        seed: 5,
+        skip_bad: false,
+    };
+    let b =
+        sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 1, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
     (b.train, b.test)
 }
 
@@ -113,8 +121,10 @@ fn native_bits_do_not_depend_on_threads() {
             let dev = Device::Native(Native::new(threads).unwrap());
             let mut t = Trainer::new(&dev, cfg.clone(), 4, Checkpoint::PerCall, &w, 3).unwrap();
             let steps = losses(&mut t, &train, 4);
-            let tensors: Vec<Vec<u32>> = t.state_tensors().into_iter().map(|(_, v)| v.iter().map(|x| x.to_bits()).collect()).collect();
-            let weights: Vec<Vec<u32>> = t.raw_weights().tensors.values().map(|(_, v)| v.iter().map(|x| x.to_bits()).collect()).collect();
+            let tensors: Vec<Vec<u32>> =
+                t.state_tensors().into_iter().map(|(_, v)| v.iter().map(|x| x.to_bits()).collect()).collect();
+            let weights: Vec<Vec<u32>> =
+                t.raw_weights().tensors.values().map(|(_, v)| v.iter().map(|x| x.to_bits()).collect()).collect();
             (steps, tensors, weights)
         };
         assert!(run(1) == run(2), "{preset}: 1 and 2 threads differ");
@@ -136,11 +146,12 @@ fn halting_follows_tau_and_the_seed() {
     let w = Weights::init(&cfg.model, 3);
     let run = |seed| {
         let mut t = Trainer::new(native(), cfg.clone(), 4, Checkpoint::PerCall, &w, seed).unwrap();
-        (0..5).map(|_| {
-            t.step(&train, 5).unwrap();
-            t.state.slots.clone()
-        })
-        .collect::<Vec<_>>()
+        (0..5)
+            .map(|_| {
+                t.step(&train, 5).unwrap();
+                t.state.slots.clone()
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(run(7), run(7));
     // N_sup 1 with exploration on: every slot halts after one step, and nothing panics.
@@ -181,7 +192,10 @@ fn official_initialisation() {
         };
         let (mean, std, max) = stats(v);
         let tol = if v.len() > 10_000 { 0.03 } else { 0.25 };
-        assert!((std / want - 1.0).abs() < tol && mean.abs() < 0.1 * want + 4.0 * want / (v.len() as f64).sqrt(), "{name}: std {std} want {want}, mean {mean}");
+        assert!(
+            (std / want - 1.0).abs() < tol && mean.abs() < 0.1 * want + 4.0 * want / (v.len() as f64).sqrt(),
+            "{name}: std {std} want {want}, mean {mean}"
+        );
         assert!(max <= 2.0 * 1.1368472 * want + 1e-6, "{name}: |x| {max} past the truncation");
     }
 }

@@ -1,9 +1,9 @@
 //! `trm-gpu ablate`: the paper's ablations, each trained with the same budget, data and seed as the base.
 
+use super::font;
 use super::GpuArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use super::font;
 use image::{Rgb, RgbImage};
 use std::path::PathBuf;
 use trm_gpu::model::{Checkpoint, Config, Weights};
@@ -59,7 +59,9 @@ fn variant(name: &str) -> Result<Config> {
             c.model.num_heads = 2;
         }
         "one-step-grad" => c.train.one_step_grad = true,
-        _ => bail!("unknown variant {name:?}; variants: {}", VARIANTS.iter().map(|v| v.0).collect::<Vec<_>>().join(", ")),
+        _ => {
+            bail!("unknown variant {name:?}; variants: {}", VARIANTS.iter().map(|v| v.0).collect::<Vec<_>>().join(", "))
+        }
     }
     Ok(c)
 }
@@ -95,10 +97,22 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         let r = evaluate(&dev, &cfg, &t.eval_weights(), &test, 64, a.eval_limit, cfg.train.halt_tau)?;
         let last = r.steps.last().context("no evaluation steps")?;
         let what = VARIANTS.iter().find(|v| v.0 == name).map(|v| v.1).unwrap_or("").to_string();
-        rows.push(Row { variant: name.clone(), what, exact: last.exact_accuracy, token: last.token_accuracy, seconds: started.elapsed().as_secs_f64() });
+        rows.push(Row {
+            variant: name.clone(),
+            what,
+            exact: last.exact_accuracy,
+            token: last.token_accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         eprintln!("{name}: held-out exact {:.3}", last.exact_accuracy);
     }
-    println!("budget: {} steps × batch {} per variant, 4x4 Sudoku with 8 givens, {} held-out puzzles, seed {}", a.budget, a.batch, test.len().min(a.eval_limit), a.seed);
+    println!(
+        "budget: {} steps × batch {} per variant, 4x4 Sudoku with 8 givens, {} held-out puzzles, seed {}",
+        a.budget,
+        a.batch,
+        test.len().min(a.eval_limit),
+        a.seed
+    );
     println!("{:<14} {:>8} {:>8} {:>8}  {}", "variant", "exact", "token", "seconds", "what");
     for r in &rows {
         println!("{:<14} {:>8.3} {:>8.3} {:>8.0}  {}", r.variant, r.exact, r.token, r.seconds, r.what);
@@ -119,7 +133,11 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
 fn draw_bars(rows: &[Row], title: &str) -> RgbImage {
     let (slot, top, bar_h) = (120u32, 50u32, 200u32);
     let black = Rgb([0, 0, 0]);
-    let mut img = RgbImage::from_pixel((slot * rows.len() as u32 + 20).max(font::width(title, 2) + 20), top + bar_h + 40, Rgb([255, 255, 255]));
+    let mut img = RgbImage::from_pixel(
+        (slot * rows.len() as u32 + 20).max(font::width(title, 2) + 20),
+        top + bar_h + 40,
+        Rgb([255, 255, 255]),
+    );
     font::draw(&mut img, 10, 10, 2, title, black);
     for (i, r) in rows.iter().enumerate() {
         let x0 = 10 + slot * i as u32;
@@ -131,7 +149,14 @@ fn draw_bars(rows: &[Row], title: &str) -> RgbImage {
         }
         let value = format!("{:.3}", r.exact);
         font::draw(&mut img, x0 + (slot - font::width(&value, 2)) / 2, top + bar_h - h - 14, 2, &value, black);
-        font::draw(&mut img, x0 + (slot.saturating_sub(font::width(&r.variant, 2))) / 2, top + bar_h + 10, 2, &r.variant, black);
+        font::draw(
+            &mut img,
+            x0 + (slot.saturating_sub(font::width(&r.variant, 2))) / 2,
+            top + bar_h + 10,
+            2,
+            &r.variant,
+            black,
+        );
     }
     for x in 0..img.width() {
         img.put_pixel(x, top + bar_h, black);

@@ -26,7 +26,8 @@ pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
     let mut steps = Vec::new();
     for spec in a.step.iter().filter(|s| s.as_str() != "none") {
         let (preset, batch) = spec.split_once(':').unwrap_or((spec, "8"));
-        let batch: usize = batch.parse().with_context(|| format!("--step {spec:?}: the batch after ':' must be a number"))?;
+        let batch: usize =
+            batch.parse().with_context(|| format!("--step {spec:?}: the batch after ':' must be a number"))?;
         steps.push((Config::preset(preset).with_context(|| format!("--step {spec:?}"))?, preset, batch));
     }
     let dev = g.open()?;

@@ -93,7 +93,14 @@ impl SourceArgs {
         if train.is_empty() {
             anyhow::bail!("give --from FILE or --generate N (or both)");
         }
-        Ok(Sources { train, test: None, holdout: self.holdout, max_train: None, seed: self.seed, skip_bad: self.skip_bad })
+        Ok(Sources {
+            train,
+            test: None,
+            holdout: self.holdout,
+            max_train: None,
+            seed: self.seed,
+            skip_bad: self.skip_bad,
+        })
     }
 
     fn out(&self) -> Result<PathBuf> {
@@ -147,14 +154,25 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 println!("wrote {}", path.display());
                 return Ok(());
             }
-            (sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug, ratings: rating }, &mut progress)?, src.out()?)
+            (
+                sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug, ratings: rating }, &mut progress)?,
+                src.out()?,
+            )
         }
-        DataCommand::Maze { src, size, hard, aug } => {
-            (maze::build(&maze::MazeBuild { sources: src.sources(maze::MazeGen::new(size, hard))?, augment: aug }, &mut progress)?, src.out()?)
-        }
-        DataCommand::Arc { from, aug, seed, skip_bad, out } => {
-            (arc::build(&arc::ArcBuild { path: from, augmentations: aug, translate: true, seed, skip_bad }, &mut progress)?, out)
-        }
+        DataCommand::Maze { src, size, hard, aug } => (
+            maze::build(
+                &maze::MazeBuild { sources: src.sources(maze::MazeGen::new(size, hard))?, augment: aug },
+                &mut progress,
+            )?,
+            src.out()?,
+        ),
+        DataCommand::Arc { from, aug, seed, skip_bad, out } => (
+            arc::build(
+                &arc::ArcBuild { path: from, augmentations: aug, translate: true, seed, skip_bad },
+                &mut progress,
+            )?,
+            out,
+        ),
     };
     b.finish_and_clear();
     built.save(&out)?;

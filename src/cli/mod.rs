@@ -15,7 +15,11 @@ use trm_gpu::gpu::{Gpu, GpuOptions};
 use trm_gpu::model::{Checkpoint, Config, Device, Native};
 
 #[derive(Parser)]
-#[command(name = "trm-gpu", version, about = "Train and run the Tiny Recursive Model on any GPU (WGSL kernels on wgpu)")]
+#[command(
+    name = "trm-gpu",
+    version,
+    about = "Train and run the Tiny Recursive Model on any GPU (WGSL kernels on wgpu)"
+)]
 struct Cli {
     #[command(flatten)]
     gpu: GpuArgs,
@@ -64,7 +68,9 @@ impl GpuArgs {
             DeviceKind::Reference => Device::Reference,
             DeviceKind::Auto => {
                 let adapters = pollster::block_on(trm_gpu::gpu::list_adapters(&self.options())).unwrap_or_default();
-                let real = adapters.iter().any(|a| matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu));
+                let real = adapters.iter().any(|a| {
+                    matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)
+                });
                 if real {
                     Device::Gpu(Gpu::new_blocking(&self.options())?)
                 } else {
@@ -214,7 +220,10 @@ fn plan(a: PlanArgs) -> Result<()> {
     } else {
         print!("{}", r.to_text(a.verbose));
         println!("peak for checkpoint none: {}", trm_gpu::plan::report::human_bytes(r.none_peak_bytes.unwrap_or(0)));
-        println!("naive (every tensor its own buffer, all kept): {}", trm_gpu::plan::report::human_bytes(r.naive_peak_bytes));
+        println!(
+            "naive (every tensor its own buffer, all kept): {}",
+            trm_gpu::plan::report::human_bytes(r.naive_peak_bytes)
+        );
     }
     Ok(())
 }

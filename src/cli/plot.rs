@@ -32,7 +32,8 @@ pub fn plot_run(run: &Path) -> Result<PathBuf> {
     let keys = ["loss", "token_accuracy", "exact_accuracy", "eval_exact_accuracy"];
     let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); keys.len()];
     for (i, l) in text.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(l).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(l).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
         let step = v["step"].as_f64().unwrap_or(0.0);
         for (k, s) in keys.iter().zip(&mut series) {
             if let Some(x) = v[*k].as_f64().filter(|x| x.is_finite()) {

@@ -66,7 +66,12 @@ impl Puzzle {
             let rows: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             let n = rows.len();
             for (i, r) in rows.iter().enumerate() {
-                ensure!(r.chars().count() == n, "maze row {} has {} characters; a {n}-row maze needs {n} in every row", i + 1, r.chars().count());
+                ensure!(
+                    r.chars().count() == n,
+                    "maze row {} has {} characters; a {n}-row maze needs {n} in every row",
+                    i + 1,
+                    r.chars().count()
+                );
             }
             let tokens = maze::to_tokens(&rows.concat()).context("the maze")?;
             maze::shortest_distance(&tokens).context("the maze")?;
@@ -159,7 +164,11 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             let (logits, q) = solver.step();
             let tokens = argmax_tokens(&logits, m.seq_len);
             let confidence = 1.0 / (1.0 + (-q).exp());
-            println!("step {} (sigmoid(q_halt) {confidence:.3}, {:.0} ms)", solver.steps, started.elapsed().as_secs_f64() * 1e3);
+            println!(
+                "step {} (sigmoid(q_halt) {confidence:.3}, {:.0} ms)",
+                solver.steps,
+                started.elapsed().as_secs_f64() * 1e3
+            );
             let rows = match &puzzle {
                 Puzzle::Sudoku(p) => {
                     let v = view(solver.steps, p, &logits, q);
@@ -167,7 +176,12 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
                     sudoku_views.push(v);
                     vec![line]
                 }
-                Puzzle::Maze(_) => maze::to_text(&tokens).chars().collect::<Vec<_>>().chunks(side).map(|r| r.iter().collect()).collect(),
+                Puzzle::Maze(_) => maze::to_text(&tokens)
+                    .chars()
+                    .collect::<Vec<_>>()
+                    .chunks(side)
+                    .map(|r| r.iter().collect())
+                    .collect(),
                 Puzzle::Arc(_) => grid_rows(&arc::crop(&tokens)),
             };
             println!("{}", rows.join("\n"));
@@ -178,7 +192,9 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             }
         }
         match &puzzle {
-            Puzzle::Sudoku(p) => sudoku_verdict(p, sudoku_views.last().context("no supervision steps")?, a.png.as_ref())?,
+            Puzzle::Sudoku(p) => {
+                sudoku_verdict(p, sudoku_views.last().context("no supervision steps")?, a.png.as_ref())?
+            }
             Puzzle::Maze(q) => match maze::check_path(q, &last) {
                 Ok(()) => println!("solved: a shortest path from S to G ({} steps)", solver.steps),
                 Err(e) => println!("NOT solved: {e}"),
@@ -194,7 +210,10 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
                         want.h,
                         want.w,
                         if (got.h, got.w) == (want.h, want.w) {
-                            format!(", {} cells differ", got.cells.iter().zip(&want.cells).filter(|(a, b)| a != b).count())
+                            format!(
+                                ", {} cells differ",
+                                got.cells.iter().zip(&want.cells).filter(|(a, b)| a != b).count()
+                            )
                         } else {
                             String::new()
                         }
@@ -253,9 +272,9 @@ fn arc_identifiers(inputs: &[Vec<u8>], data: Option<&PathBuf>) -> Result<Vec<u32
         .iter()
         .enumerate()
         .map(|(k, x)| {
-            let found = [&test, &train]
-                .iter()
-                .find_map(|d| (0..d.len()).find(|&i| d.example(i).input == x.as_slice()).map(|i| d.example(i).puzzle_identifier));
+            let found = [&test, &train].iter().find_map(|d| {
+                (0..d.len()).find(|&i| d.example(i).input == x.as_slice()).map(|i| d.example(i).puzzle_identifier)
+            });
             if found.is_none() {
                 println!("test input {}: not in {}; using the blank puzzle identifier", k + 1, dir.display());
             }

@@ -125,7 +125,11 @@ fn check_fit(cfg: &trm_gpu::model::Config, d: &Dataset, what: &str) -> Result<()
         );
     }
     if cfg.model.puzzle_emb_ndim > 0 && d.num_puzzle_identifiers > cfg.model.num_puzzle_identifiers {
-        bail!("{what}: {} puzzle identifiers, the model has {}", d.num_puzzle_identifiers, cfg.model.num_puzzle_identifiers);
+        bail!(
+            "{what}: {} puzzle identifiers, the model has {}",
+            d.num_puzzle_identifiers,
+            cfg.model.num_puzzle_identifiers
+        );
     }
     Ok(())
 }
@@ -141,7 +145,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     let (train_data, test_data) = match &a.data {
         Some(d) => load_data(d)?,
         None => {
-            eprintln!("no --data: generating 2000 4x4 Sudoku puzzles with 8 givens (200 held out, 3 augmentations each)");
+            eprintln!(
+                "no --data: generating 2000 4x4 Sudoku puzzles with 8 givens (200 held out, 3 augmentations each)"
+            );
             default_data(a.seed)?
         }
     };
@@ -153,14 +159,20 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     if !train_data.meta.is_null() && a.data.is_some() && train_data.meta["task"].as_str().is_some_and(|t| t != a.task) {
         eprintln!("note: the dataset's task is {}, not --task {}", train_data.meta["task"], a.task);
     }
-    if resumed.is_none() && train_data.num_puzzle_identifiers > cfg.model.num_puzzle_identifiers && cfg.model.puzzle_emb_ndim > 0 {
+    if resumed.is_none()
+        && train_data.num_puzzle_identifiers > cfg.model.num_puzzle_identifiers
+        && cfg.model.puzzle_emb_ndim > 0
+    {
         cfg.model.num_puzzle_identifiers = train_data.num_puzzle_identifiers;
     }
     check_fit(&cfg, &train_data, "training data")?;
     check_fit(&cfg, &test_data, "test data")?;
     let batch = resumed.as_ref().map(|s| s.batch).or(a.batch).unwrap_or(cfg.train.global_batch_size);
     if batch < cfg.train.global_batch_size {
-        eprintln!("batch {batch} (the preset's is {}): the rest of the recipe is unchanged", cfg.train.global_batch_size);
+        eprintln!(
+            "batch {batch} (the preset's is {}): the rest of the recipe is unchanged",
+            cfg.train.global_batch_size
+        );
     }
     let steps = match (a.steps, a.epochs) {
         (Some(s), _) => s,
@@ -201,7 +213,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps) };
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]").unwrap());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]").unwrap(),
+    );
     bar.set_position(t.state.step);
     let started = std::time::Instant::now();
     let start_step = t.state.step;
@@ -295,7 +309,11 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
         if let Some((dir, train)) = &train {
             let all = test.len();
             *test = test.unseen_in(train);
-            println!("{name}: {} of {all} test examples never occur in {} (augmentations included)", test.len(), dir.join("train.trmd").display());
+            println!(
+                "{name}: {} of {all} test examples never occur in {} (augmentations included)",
+                test.len(),
+                dir.join("train.trmd").display()
+            );
         }
     }
     groups.retain(|(_, t)| !t.is_empty());
@@ -310,15 +328,24 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
         println!("{} examples", r.examples);
         println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
         for s in &r.steps {
-            println!("{:>5} {:>8.4} {:>8.4} {:>10.4} {:>8.4}", s.step, s.exact_accuracy, s.token_accuracy, s.halt_precision, s.halt_recall);
+            println!(
+                "{:>5} {:>8.4} {:>8.4} {:>10.4} {:>8.4}",
+                s.step, s.exact_accuracy, s.token_accuracy, s.halt_precision, s.halt_recall
+            );
         }
-        println!("halting at tau {}: exact {:.4}, average steps {:.2}", a.halt, r.halted_exact_accuracy, r.avg_halt_steps);
+        println!(
+            "halting at tau {}: exact {:.4}, average steps {:.2}",
+            a.halt, r.halted_exact_accuracy, r.avg_halt_steps
+        );
         if let Some(j) = &a.json {
             trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&r)?.as_bytes())?;
         }
         return Ok(());
     }
-    println!("{:<12} {:>8} {:>14} {:>11} {:>16} {:>8}", "", "examples", "exact at tau", "avg steps", "exact all steps", "token");
+    println!(
+        "{:<12} {:>8} {:>14} {:>11} {:>16} {:>8}",
+        "", "examples", "exact at tau", "avg steps", "exact all steps", "token"
+    );
     let mut reports = Vec::new();
     for (name, test) in &groups {
         let r = evaluate(&dev, &cfg, &w, test, a.batch, a.limit, a.halt)?;
@@ -338,7 +365,13 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
 
 /// ARC: predict every augmented test input, invert the augmentations, vote (count, then mean sigmoid(q_halt)) and
 /// report pass@k per task and overall.
-fn eval_arc(dev: &trm_gpu::model::Device, cfg: &trm_gpu::model::Config, w: &Weights, test: &Dataset, a: &EvalArgs) -> Result<()> {
+fn eval_arc(
+    dev: &trm_gpu::model::Device,
+    cfg: &trm_gpu::model::Config,
+    w: &Weights,
+    test: &Dataset,
+    a: &EvalArgs,
+) -> Result<()> {
     use trm_gpu::data::arc;
     let origins = arc::origins(test)?;
     let answers = arc::answers_from_dataset(test)?;
@@ -346,7 +379,13 @@ fn eval_arc(dev: &trm_gpu::model::Device, cfg: &trm_gpu::model::Config, w: &Weig
     let predictions: Vec<arc::Prediction> = origins
         .into_iter()
         .zip(preds)
-        .map(|(o, (tokens, q_halt))| arc::Prediction { task_id: o.task_id, test_index: o.test_index, augmentation: o.augmentation, tokens, q_halt })
+        .map(|(o, (tokens, q_halt))| arc::Prediction {
+            task_id: o.task_id,
+            test_index: o.test_index,
+            augmentation: o.augmentation,
+            tokens,
+            q_halt,
+        })
         .collect();
     let report = arc::evaluate(&answers, &predictions)?;
     println!("{} tasks, {} predictions", report.per_task.len(), predictions.len());
@@ -358,8 +397,11 @@ fn eval_arc(dev: &trm_gpu::model::Device, cfg: &trm_gpu::model::Config, w: &Weig
         println!("wrote {}", path.display());
     }
     if let Some(j) = &a.json {
-        std::fs::write(j, serde_json::to_string_pretty(&serde_json::json!({"pass": report.pass, "per_task": report.per_task}))?)
-            .with_context(|| format!("writing {}", j.display()))?;
+        std::fs::write(
+            j,
+            serde_json::to_string_pretty(&serde_json::json!({"pass": report.pass, "per_task": report.per_task}))?,
+        )
+        .with_context(|| format!("writing {}", j.display()))?;
     }
     Ok(())
 }

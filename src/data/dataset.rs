@@ -89,16 +89,11 @@ impl Dataset {
 
     /// Adds an example to the open puzzle.
     pub fn push(&mut self, input: &[u8], label: &[u8], puzzle_identifier: u32) {
-        assert!(
-            input.len() == self.seq_len && label.len() == self.seq_len,
-            "example length != seq_len"
-        );
+        assert!(input.len() == self.seq_len && label.len() == self.seq_len, "example length != seq_len");
         self.inputs.extend_from_slice(input);
         self.labels.extend_from_slice(label);
         self.puzzle_identifiers.push(puzzle_identifier);
-        self.num_puzzle_identifiers = self
-            .num_puzzle_identifiers
-            .max(puzzle_identifier as usize + 1);
+        self.num_puzzle_identifiers = self.num_puzzle_identifiers.max(puzzle_identifier as usize + 1);
     }
 
     /// Closes the open puzzle (the examples pushed since the last one) with its augmentation code.
@@ -165,11 +160,7 @@ impl Dataset {
     /// Checks that sizes, offsets, tokens and identifiers are consistent.
     pub fn validate(&self) -> Result<()> {
         let n = self.len();
-        ensure!(
-            self.vocab_size <= 256,
-            "vocab_size {} does not fit u8 tokens",
-            self.vocab_size
-        );
+        ensure!(self.vocab_size <= 256, "vocab_size {} does not fit u8 tokens", self.vocab_size);
         ensure!(
             self.inputs.len() == n * self.seq_len,
             "inputs hold {} tokens, expected {n} x {}",
@@ -191,31 +182,18 @@ impl Dataset {
         check_offsets("puzzle_indices", &self.puzzle_indices, n)?;
         check_offsets("group_indices", &self.group_indices, self.num_puzzles())?;
         let v = self.vocab_size;
-        if let Some(t) = self
-            .inputs
-            .iter()
-            .chain(&self.labels)
-            .find(|&&t| t as usize >= v)
-        {
+        if let Some(t) = self.inputs.iter().chain(&self.labels).find(|&&t| t as usize >= v) {
             bail!("token {t} out of vocabulary of {v}");
         }
-        if let Some(id) = self
-            .puzzle_identifiers
-            .iter()
-            .find(|&&id| id as usize >= self.num_puzzle_identifiers)
-        {
-            bail!(
-                "puzzle identifier {id} >= num_puzzle_identifiers {}",
-                self.num_puzzle_identifiers
-            );
+        if let Some(id) = self.puzzle_identifiers.iter().find(|&&id| id as usize >= self.num_puzzle_identifiers) {
+            bail!("puzzle identifier {id} >= num_puzzle_identifiers {}", self.num_puzzle_identifiers);
         }
         Ok(())
     }
 
     /// Writes the dataset to `path`; returns the file size in bytes.
     pub fn save(&self, path: &Path) -> Result<u64> {
-        self.validate()
-            .with_context(|| format!("{}: not saved", path.display()))?;
+        self.validate().with_context(|| format!("{}: not saved", path.display()))?;
         let header = Header {
             magic: FORMAT.into(),
             version: VERSION,
@@ -230,32 +208,19 @@ impl Dataset {
         };
         let mut json = serde_json::to_vec(&header)?;
         json.resize(json.len().next_multiple_of(8), b' ');
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("{}: cannot create", path.display()))?;
-        let mut w = HashWriter {
-            out: std::io::BufWriter::new(file),
-            hash: Fnv::new(),
-            size: 0,
-        };
+        let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+        let mut w = HashWriter { out: std::io::BufWriter::new(file), hash: Fnv::new(), size: 0 };
         let io = |e| anyhow!("{}: write failed: {e}", path.display());
         w.write(MAGIC).map_err(io)?;
         w.write(&(json.len() as u64).to_le_bytes()).map_err(io)?;
         w.write(&json).map_err(io)?;
         w.write(&self.inputs).map_err(io)?;
         w.write(&self.labels).map_err(io)?;
-        for words in [
-            &self.puzzle_identifiers,
-            &self.puzzle_indices,
-            &self.group_indices,
-            &self.augmentations,
-        ] {
+        for words in [&self.puzzle_identifiers, &self.puzzle_indices, &self.group_indices, &self.augmentations] {
             w.write(&u32_bytes(words)).map_err(io)?;
         }
         let sum = w.hash.finish();
-        w.out
-            .write_all(&sum.to_le_bytes())
-            .and_then(|_| w.out.flush())
-            .map_err(io)?;
+        w.out.write_all(&sum.to_le_bytes()).and_then(|_| w.out.flush()).map_err(io)?;
         Ok(w.size + 8)
     }
 
@@ -263,31 +228,21 @@ impl Dataset {
     pub fn load(path: &Path) -> Result<Dataset> {
         let name = path.display();
         let mut file = std::fs::File::open(path).with_context(|| format!("{name}: cannot open"))?;
-        let file_len = file
-            .metadata()
-            .with_context(|| format!("{name}: cannot stat"))?
-            .len();
+        let file_len = file.metadata().with_context(|| format!("{name}: cannot stat"))?.len();
         if file_len < 24 {
             bail!("{name}: truncated: {file_len} bytes is too short for a dataset");
         }
-        let mut r = HashReader {
-            file: &mut file,
-            name: name.to_string(),
-            hash: Fnv::new(),
-        };
+        let mut r = HashReader { file: &mut file, name: name.to_string(), hash: Fnv::new() };
         let start = r.take(16)?;
         if &start[..8] != MAGIC {
             bail!("{name}: not a trm dataset (bad magic)");
         }
         let header_len = u64::from_le_bytes(start[8..16].try_into().unwrap());
         if header_len % 8 != 0 || header_len > file_len - 24 {
-            bail!(
-                "{name}: corrupt: header length {header_len} does not fit a {file_len}-byte file"
-            );
+            bail!("{name}: corrupt: header length {header_len} does not fit a {file_len}-byte file");
         }
         let json = r.take(header_len as usize)?;
-        let h: Header =
-            serde_json::from_slice(&json).map_err(|e| anyhow!("{name}: corrupt header: {e}"))?;
+        let h: Header = serde_json::from_slice(&json).map_err(|e| anyhow!("{name}: corrupt header: {e}"))?;
         if h.magic != FORMAT || h.version != VERSION || h.token_dtype != "u8" {
             bail!(
                 "{name}: unsupported format {:?} version {} tokens {:?} \
@@ -298,21 +253,12 @@ impl Dataset {
             );
         }
         // u128: a corrupt header cannot overflow these sums.
-        let (n, l, p, g) = (
-            h.num_examples as u128,
-            h.seq_len as u128,
-            h.num_puzzles as u128,
-            h.num_groups as u128,
-        );
+        let (n, l, p, g) = (h.num_examples as u128, h.seq_len as u128, h.num_puzzles as u128, h.num_groups as u128);
         let sections = [n * l, n * l, 4 * n, 4 * (p + 1), 4 * (g + 1), 4 * p];
         let padded: u128 = sections.iter().map(|s| s.next_multiple_of(8)).sum();
         let expected = 16 + header_len as u128 + padded + 8;
         if file_len as u128 != expected {
-            let what = if (file_len as u128) < expected {
-                "truncated"
-            } else {
-                "corrupt"
-            };
+            let what = if (file_len as u128) < expected { "truncated" } else { "corrupt" };
             bail!("{name}: {what}: header describes {expected} bytes, file has {file_len}");
         }
         let inputs = r.take(sections[0] as usize)?;
@@ -323,8 +269,7 @@ impl Dataset {
         let augmentations = bytes_u32(&r.take(sections[5] as usize)?);
         let sum = r.hash.finish();
         let mut tail = [0u8; 8];
-        file.read_exact(&mut tail)
-            .with_context(|| format!("{name}: cannot read checksum"))?;
+        file.read_exact(&mut tail).with_context(|| format!("{name}: cannot read checksum"))?;
         let stored = u64::from_le_bytes(tail);
         if stored != sum {
             bail!("{name}: checksum mismatch (stored {stored:016x}, computed {sum:016x}): the file is corrupt");
@@ -341,23 +286,15 @@ impl Dataset {
             augmentations,
             meta: h.meta,
         };
-        ds.validate()
-            .with_context(|| format!("{name}: inconsistent"))?;
+        ds.validate().with_context(|| format!("{name}: inconsistent"))?;
         Ok(ds)
     }
 }
 
 fn check_offsets(what: &str, offsets: &[u32], end: usize) -> Result<()> {
     ensure!(offsets.first() == Some(&0), "{what} must start at 0");
-    ensure!(
-        offsets.windows(2).all(|w| w[0] <= w[1]),
-        "{what} must not decrease"
-    );
-    ensure!(
-        *offsets.last().unwrap() as usize == end,
-        "{what} must end at {end}, not {}",
-        offsets.last().unwrap()
-    );
+    ensure!(offsets.windows(2).all(|w| w[0] <= w[1]), "{what} must not decrease");
+    ensure!(*offsets.last().unwrap() as usize == end, "{what} must end at {end}, not {}", offsets.last().unwrap());
     Ok(())
 }
 
@@ -366,10 +303,7 @@ fn u32_bytes(words: &[u32]) -> Vec<u8> {
 }
 
 fn bytes_u32(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 /// FNV-1a 64 over little-endian u64 words (8x faster than byte-wise; every section is 8-byte aligned).
@@ -383,8 +317,7 @@ impl Fnv {
     fn update(&mut self, bytes: &[u8]) {
         debug_assert!(bytes.len().is_multiple_of(8));
         for w in bytes.chunks_exact(8) {
-            self.0 =
-                (self.0 ^ u64::from_le_bytes(w.try_into().unwrap())).wrapping_mul(0x0100_0000_01b3);
+            self.0 = (self.0 ^ u64::from_le_bytes(w.try_into().unwrap())).wrapping_mul(0x0100_0000_01b3);
         }
     }
 
@@ -427,9 +360,7 @@ impl HashReader<'_> {
     fn take(&mut self, len: usize) -> Result<Vec<u8>> {
         let padded = len.next_multiple_of(8);
         let mut buf = vec![0u8; padded];
-        self.file
-            .read_exact(&mut buf)
-            .with_context(|| format!("{}: read failed", self.name))?;
+        self.file.read_exact(&mut buf).with_context(|| format!("{}: read failed", self.name))?;
         self.hash.update(&buf);
         buf.truncate(len);
         Ok(buf)
@@ -473,11 +404,7 @@ impl std::fmt::Display for Summary {
             writeln!(f, "{name}: {}", bins.join(" "))?;
         }
         if let Some(first) = self.skipped.first() {
-            writeln!(
-                f,
-                "skipped {} bad records; first: {first}",
-                self.skipped.len()
-            )?;
+            writeln!(f, "skipped {} bad records; first: {first}", self.skipped.len())?;
         }
         for (path, size) in &self.files {
             writeln!(f, "wrote {} ({size} bytes)", path.display())?;
@@ -506,17 +433,12 @@ impl Built {
             test_groups: test.num_groups(),
             ..Summary::default()
         };
-        Built {
-            train,
-            test,
-            summary,
-        }
+        Built { train, test, summary }
     }
 
     /// Writes `dir/train.trmd` and `dir/test.trmd` (creating `dir`) and records their sizes in the summary.
     pub fn save(&mut self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create directory", dir.display()))?;
         self.summary.files.clear();
         for (split, ds) in [("train", &self.train), ("test", &self.test)] {
             let path = dir.join(format!("{split}.trmd"));

@@ -13,10 +13,7 @@ pub struct Loaded<T> {
 
 impl<T> Default for Loaded<T> {
     fn default() -> Self {
-        Loaded {
-            items: Vec::new(),
-            skipped: Vec::new(),
-        }
+        Loaded { items: Vec::new(), skipped: Vec::new() }
     }
 }
 
@@ -38,16 +35,12 @@ pub fn read_text(path: &Path) -> Result<String> {
 
 /// Splits a CSV line on commas, trimming blanks and surrounding quotes (the puzzle CSVs never quote commas).
 pub fn csv_fields(line: &str) -> Vec<&str> {
-    line.split(',')
-        .map(|f| f.trim().trim_matches('"'))
-        .collect()
+    line.split(',').map(|f| f.trim().trim_matches('"')).collect()
 }
 
 /// Finds the column named one of `names` (case-insensitive) in a CSV header.
 pub fn column(header: &[&str], names: &[&str]) -> Option<usize> {
-    header
-        .iter()
-        .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    header.iter().position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader never sees a

@@ -82,11 +82,7 @@ impl<G: std::fmt::Debug> Sources<G> {
         let train_count: usize = self.train.iter().map(Source::count).sum();
         let total = train_count + self.test.as_ref().map_or(0, |t| t.count());
         let mut skipped = Vec::new();
-        let mut load = |src: &Source<G>,
-                        seed: u64,
-                        exclude: &HashSet<Vec<u8>>,
-                        done: usize|
-         -> Result<Vec<T>> {
+        let mut load = |src: &Source<G>, seed: u64, exclude: &HashSet<Vec<u8>>, done: usize| -> Result<Vec<T>> {
             match src {
                 Source::File(path) => {
                     let mut loaded = (maker.read)(path, self.skip_bad)?;
@@ -98,9 +94,7 @@ impl<G: std::fmt::Debug> Sources<G> {
                     Ok(loaded.items)
                 }
                 Source::Generate { count, options } => {
-                    (maker.generate)(*count, options, seed, exclude, &mut |d, _| {
-                        progress(done + d, total)
-                    })
+                    (maker.generate)(*count, options, seed, exclude, &mut |d, _| progress(done + d, total))
                 }
             }
         };
@@ -122,11 +116,7 @@ impl<G: std::fmt::Debug> Sources<G> {
             }
             None => {
                 if self.holdout >= train.len() {
-                    bail!(
-                        "cannot hold out {} test puzzles from {}",
-                        self.holdout,
-                        train.len()
-                    );
+                    bail!("cannot hold out {} test puzzles from {}", self.holdout, train.len());
                 }
                 if self.holdout == 0 {
                     Vec::new() // nothing to draw: the pool keeps its order
@@ -140,11 +130,7 @@ impl<G: std::fmt::Debug> Sources<G> {
             rng.shuffle(&mut train);
             train.truncate(max);
         }
-        Ok(Split {
-            train,
-            test,
-            skipped,
-        })
+        Ok(Split { train, test, skipped })
     }
 }
 

@@ -98,7 +98,11 @@ pub async fn adapter_report(opts: &GpuOptions) -> Result<String> {
         let info = a.get_info();
         let l = a.limits();
         writeln!(s, "adapter {i}: {}", info.name)?;
-        writeln!(s, "  backend {:?}, type {:?}, driver {} {}", info.backend, info.device_type, info.driver, info.driver_info)?;
+        writeln!(
+            s,
+            "  backend {:?}, type {:?}, driver {} {}",
+            info.backend, info.device_type, info.driver, info.driver_info
+        )?;
         writeln!(s, "  max_storage_buffer_binding_size {}", l.max_storage_buffer_binding_size)?;
         writeln!(s, "  max_buffer_size {}", l.max_buffer_size)?;
         writeln!(s, "  max_compute_workgroup_storage_size {}", l.max_compute_workgroup_storage_size)?;

@@ -115,9 +115,8 @@ pub struct Gpu {
 }
 
 /// Storage buffers live for the whole run; all are readable, writable and copyable.
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
     /// Open the adapter chosen by `opts` (and the WGPU_BACKEND / WGPU_ADAPTER_NAME environment variables).
@@ -125,7 +124,8 @@ impl Gpu {
         let adapter = adapter::choose(opts).await?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64);
+        let features = adapter.features()
+            & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("trm-gpu"),
@@ -184,7 +184,10 @@ impl Gpu {
     pub fn buffer(&self, name: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
         let bytes = bytes.max(4).div_ceil(256) * 256;
         if bytes > self.limits.max_buffer_size {
-            bail!("buffer {name} needs {bytes} bytes, more than this adapter's max_buffer_size {}", self.limits.max_buffer_size);
+            bail!(
+                "buffer {name} needs {bytes} bytes, more than this adapter's max_buffer_size {}",
+                self.limits.max_buffer_size
+            );
         }
         self.allocated.fetch_add(bytes, Ordering::Relaxed);
         Ok(Arc::new(self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -327,7 +330,12 @@ impl Gpu {
     }
 
     /// Record launches into one compute pass of `encoder`.
-    pub fn record(&self, encoder: &mut wgpu::CommandEncoder, launches: &[&Launch], timestamps: Option<(&wgpu::QuerySet, u32)>) {
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        launches: &[&Launch],
+        timestamps: Option<(&wgpu::QuerySet, u32)>,
+    ) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: None,
             timestamp_writes: timestamps.map(|(qs, i)| wgpu::ComputePassTimestampWrites {

@@ -62,14 +62,22 @@ impl ModelConfig {
         }
         if !self.mlp_t {
             if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 || self.head_dim() % 4 != 0 {
-                bail!("hidden_size {} must split into num_heads {} heads of a multiple of 4", self.hidden_size, self.num_heads);
+                bail!(
+                    "hidden_size {} must split into num_heads {} heads of a multiple of 4",
+                    self.hidden_size,
+                    self.num_heads
+                );
             }
         }
         if !matches!(self.pos_encodings.as_str(), "rope" | "none") {
             bail!("pos_encodings {:?} is not supported (use \"rope\" or \"none\")", self.pos_encodings);
         }
         if self.puzzle_emb_ndim > self.prefix() * self.hidden_size {
-            bail!("puzzle_emb_ndim {} does not fit in puzzle_emb_len {} × hidden_size", self.puzzle_emb_ndim, self.puzzle_emb_len);
+            bail!(
+                "puzzle_emb_ndim {} does not fit in puzzle_emb_len {} × hidden_size",
+                self.puzzle_emb_ndim,
+                self.puzzle_emb_len
+            );
         }
         if self.halt_max_steps == 0 {
             bail!("halt_max_steps must be at least 1");
@@ -129,8 +137,17 @@ pub struct Config {
     pub train: TrainConfig,
 }
 
-pub const PRESETS: &[&str] =
-    &["sudoku-mlp", "sudoku-att", "maze-att", "arc-att", "tiny-sudoku-mlp", "tiny-sudoku-att", "tiny-sudoku4-mlp", "tiny-maze-att", "cpu-sudoku-mlp"];
+pub const PRESETS: &[&str] = &[
+    "sudoku-mlp",
+    "sudoku-att",
+    "maze-att",
+    "arc-att",
+    "tiny-sudoku-mlp",
+    "tiny-sudoku-att",
+    "tiny-sudoku4-mlp",
+    "tiny-maze-att",
+    "cpu-sudoku-mlp",
+];
 
 fn paper(mlp_t: bool, seq_len: usize, vocab: usize, n: usize) -> ModelConfig {
     ModelConfig {
@@ -191,13 +208,21 @@ impl Config {
             "tiny-sudoku-mlp" => (tiny(paper(true, 81, 11, 6), 64, 1, 2, 2), small),
             "tiny-sudoku-att" => (tiny(paper(false, 81, 11, 6), 64, 4, 2, 2), small),
             "tiny-sudoku4-mlp" => (tiny(paper(true, 16, 6, 6), 32, 1, 2, 2), small),
-            "tiny-maze-att" => (tiny(paper(false, 900, 6, 4), 32, 2, 2, 2), TrainConfig { global_batch_size: 4, ..small }),
+            "tiny-maze-att" => {
+                (tiny(paper(false, 900, 6, 4), 32, 2, 2, 2), TrainConfig { global_batch_size: 4, ..small })
+            }
             // 9×9 Sudoku in about 90 minutes on two CPU cores (native executor, ~80 samples/s): the shipped
             // demo model. D 128 and T 2, n 2 were chosen by measured throughput (T 3, n 3 runs at 0.64× the
             // samples/s, D 192 at 0.69×); the lr decays by cosine to a tenth over the short run.
             "cpu-sudoku-mlp" => (
                 ModelConfig { halt_max_steps: 16, ..tiny(paper(true, 81, 11, 6), 128, 1, 2, 2) },
-                TrainConfig { global_batch_size: 64, lr_warmup_steps: 200, lr_min_ratio: 0.1, ema_rate: 0.995, ..small },
+                TrainConfig {
+                    global_batch_size: 64,
+                    lr_warmup_steps: 200,
+                    lr_min_ratio: 0.1,
+                    ema_rate: 0.995,
+                    ..small
+                },
             ),
             _ => bail!("unknown preset {name:?}; presets: {}", PRESETS.join(", ")),
         };
@@ -261,7 +286,10 @@ fn official(v: &serde_json::Value) -> Result<Config> {
     model.validate()?;
     let d = TrainConfig::default();
     let train = TrainConfig {
-        global_batch_size: num("global_batch_size").or(num("batch_size")).map(|x| x as usize).unwrap_or(d.global_batch_size),
+        global_batch_size: num("global_batch_size")
+            .or(num("batch_size"))
+            .map(|x| x as usize)
+            .unwrap_or(d.global_batch_size),
         lr: num("lr").map(|x| x as f32).unwrap_or(d.lr),
         lr_warmup_steps: num("lr_warmup_steps").map(|x| x as u64).unwrap_or(d.lr_warmup_steps),
         lr_min_ratio: num("lr_min_ratio").map(|x| x as f32).unwrap_or(d.lr_min_ratio),

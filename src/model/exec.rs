@@ -130,7 +130,10 @@ impl Native {
     pub fn new(threads: usize) -> Result<Self> {
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("trm-native-{i}")).build()?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("trm-native-{i}"))
+                .build()?;
             Ok(Native { pool })
         }
         #[cfg(target_arch = "wasm32")]
@@ -229,7 +232,11 @@ impl Device {
     pub fn describe(&self) -> String {
         match self {
             Device::Gpu(gpu) => format!("gpu: {}", gpu.describe()),
-            Device::Native(n) => format!("cpu: native executor (gemm and {} thread{})", n.threads(), if n.threads() == 1 { "" } else { "s" }),
+            Device::Native(n) => format!(
+                "cpu: native executor (gemm and {} thread{})",
+                n.threads(),
+                if n.threads() == 1 { "" } else { "s" }
+            ),
             Device::Reference => "reference: the CPU twins, f32, one thread".into(),
         }
     }

@@ -27,7 +27,16 @@ pub struct StepView {
 
 /// The inference program (forward and halting only) for `batch` puzzles, and its handles.
 pub fn program(cfg: &Config, batch: usize) -> (crate::model::Program, Handles) {
-    let o = StepOptions { batch, train: false, checkpoint: Checkpoint::PerCall, loss: cfg.train.loss, grad_scale: 1.0, record: false, one_step_grad: false, update: None };
+    let o = StepOptions {
+        batch,
+        train: false,
+        checkpoint: Checkpoint::PerCall,
+        loss: cfg.train.loss,
+        grad_scale: 1.0,
+        record: false,
+        one_step_grad: false,
+        update: None,
+    };
     build_step(&cfg.model, &o)
 }
 
@@ -55,7 +64,12 @@ impl<E: Exec> Solver<E> {
 
     /// Start on a puzzle given as model tokens, with its puzzle identifier (0 is the blank one).
     pub fn start(&mut self, tokens: &[u8], puzzle_id: u32) -> Result<()> {
-        ensure!(tokens.len() == self.seq_len, "the puzzle has {} tokens but this model reads {}", tokens.len(), self.seq_len);
+        ensure!(
+            tokens.len() == self.seq_len,
+            "the puzzle has {} tokens but this model reads {}",
+            tokens.len(),
+            self.seq_len
+        );
         let tokens: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
         self.ex.write_i32(self.h.tokens, &tokens);
         self.ex.write_i32(self.h.labels, &vec![0; tokens.len()]);
@@ -80,7 +94,10 @@ impl<E: Exec> Solver<E> {
 
 /// The most likely token of every cell (first one on ties).
 pub fn argmax_tokens(logits: &[f32], seq_len: usize) -> Vec<u8> {
-    logits.chunks(logits.len() / seq_len).map(|x| (1..x.len()).fold(0, |b, j| if x[j] > x[b] { j } else { b }) as u8).collect()
+    logits
+        .chunks(logits.len() / seq_len)
+        .map(|x| (1..x.len()).fold(0, |b, j| if x[j] > x[b] { j } else { b }) as u8)
+        .collect()
 }
 
 /// Read a pasted puzzle for this model: 81 or 16 cells ('.' or '0' blank, separators allowed), the size the

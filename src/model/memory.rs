@@ -8,7 +8,16 @@ use anyhow::Result;
 
 /// The schedule of one training step and its plan.
 pub fn plan_step(c: &ModelConfig, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<(Schedule, Plan)> {
-    let o = StepOptions { batch, train: true, checkpoint, loss: LossKind::Stablemax, grad_scale: 1.0 / batch as f32, record: false, one_step_grad: false, update: None };
+    let o = StepOptions {
+        batch,
+        train: true,
+        checkpoint,
+        loss: LossKind::Stablemax,
+        grad_scale: 1.0 / batch as f32,
+        record: false,
+        one_step_grad: false,
+        update: None,
+    };
     let (prog, _) = build_step(c, &o);
     prog.schedule.validate()?;
     let p = plan::plan(&prog.schedule, max_binding)?;

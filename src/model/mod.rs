@@ -11,7 +11,7 @@ pub mod program;
 pub mod trm;
 
 pub use config::{Config, ModelConfig, TrainConfig};
-pub use params::Weights;
 pub use exec::{CpuRun, Device, Exec, GpuRun, Native, NativeRun};
+pub use params::Weights;
 pub use program::{CpuExec, GpuExec, Op, Program};
 pub use trm::{build_step, Checkpoint, Handles, StepOptions};

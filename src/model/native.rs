@@ -42,10 +42,21 @@ impl NativeExec {
     pub fn new(prog: &Program, plan: &Plan) -> Result<Self> {
         let need = plan.total_bytes();
         if let Some(have) = available_memory() {
-            ensure!(need < have, "this step's plan needs {} but the machine has {} available: use a smaller batch or model", human_bytes(need), human_bytes(have));
+            ensure!(
+                need < have,
+                "this step's plan needs {} but the machine has {} available: use a smaller batch or model",
+                human_bytes(need),
+                human_bytes(have)
+            );
         }
         let bufs = plan.buffers.iter().map(|b| touched_zeros((b.bytes / 4) as usize)).collect();
-        let place = prog.schedule.tensors.iter().enumerate().map(|(i, d)| (plan.buffer_of[i], (d.bytes / 4) as usize)).collect();
+        let place = prog
+            .schedule
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (plan.buffer_of[i], (d.bytes / 4) as usize))
+            .collect();
         let mut ex = NativeExec { bufs, place };
         for (&t, data) in &prog.constants {
             ex.write(t, data);
@@ -69,7 +80,12 @@ impl NativeExec {
 
     /// Run `f` over the tensors `r` (read) and `w` (written; a tensor both read and written goes in `w` only).
     /// The planner never puts two tensors of one op in one buffer; a broken plan stops here, not in wrong values.
-    fn with<const R: usize, const W: usize>(&mut self, r: [T; R], w: [T; W], f: impl FnOnce([&[f32]; R], [&mut [f32]; W])) {
+    fn with<const R: usize, const W: usize>(
+        &mut self,
+        r: [T; R],
+        w: [T; W],
+        f: impl FnOnce([&[f32]; R], [&mut [f32]; W]),
+    ) {
         let mut outs: [Vec<f32>; W] = w.map(|t| std::mem::take(&mut self.bufs[self.place[t].0]));
         let place = &self.place;
         let bufs = &self.bufs;
@@ -101,36 +117,54 @@ impl NativeExec {
         match *op {
             Matmul { mm, a, b, c } => self.with([a, b], [c], |[a, b], [c]| mm.native(a, b, c)),
             NormFwd { n, x, r, y, rstd } => self.with([x, r], [y, rstd], |[x, r], [y, s]| n.native_forward(x, r, y, s)),
-            NormBwd { n, y, dy, rstd, dsum } => self.with([y, dy, rstd], [dsum], |[y, dy, s], [d]| n.native_backward(y, dy, s, d)),
+            NormBwd { n, y, dy, rstd, dsum } => {
+                self.with([y, dy, rstd], [dsum], |[y, dy, s], [d]| n.native_backward(y, dy, s, d))
+            }
             SwigluFwd { s, h, a } => self.with([h], [a], |[h], [a]| s.native_forward(h, a)),
             SwigluBwd { s, h, da, dh } => self.with([h, da], [dh], |[h, da], [dh]| s.native_backward(h, da, dh)),
             Add { x, y, out } => self.with([x, y], [out], |[x, y], [o]| ew::native::add(x, y, o)),
             Accumulate { x, out, s } => self.with([x], [out], |[x], [o]| ew::native::accumulate(x, o, s)),
             Scale { x, out, s } => self.with([x], [out], |[x], [o]| ew::native::scale(x, o, s)),
             Fill { out, s } => self.with([], [out], |[], [o]| ew::native::fill(o, s)),
-            Transpose { x, out, batch, rows, cols } => self.with([x], [out], |[x], [o]| ew::native::transpose(x, o, batch, rows, cols)),
-            SliceSeq { x, out, batch, seq, cols, s0, len } => self.with([x], [out], |[x], [o]| ew::cpu::slice_seq(x, o, batch, seq, cols, s0, len)),
-            UnsliceSeq { x, out, batch, seq, cols, s0, len } => self.with([x], [out], |[x], [o]| ew::cpu::unslice_seq(x, o, batch, seq, cols, s0, len)),
-            ResetCarry { init, mask, out, seq, cols } => self.with([init, mask], [out], |[i, m], [o]| ew::cpu::reset_carry(i, ints(m), o, seq, cols)),
+            Transpose { x, out, batch, rows, cols } => {
+                self.with([x], [out], |[x], [o]| ew::native::transpose(x, o, batch, rows, cols))
+            }
+            SliceSeq { x, out, batch, seq, cols, s0, len } => {
+                self.with([x], [out], |[x], [o]| ew::cpu::slice_seq(x, o, batch, seq, cols, s0, len))
+            }
+            UnsliceSeq { x, out, batch, seq, cols, s0, len } => {
+                self.with([x], [out], |[x], [o]| ew::cpu::unslice_seq(x, o, batch, seq, cols, s0, len))
+            }
+            ResetCarry { init, mask, out, seq, cols } => {
+                self.with([init, mask], [out], |[i, m], [o]| ew::cpu::reset_carry(i, ints(m), o, seq, cols))
+            }
             BiasAdd { bias, out, cols } => self.with([bias], [out], |[b], [o]| ew::cpu::bias_add(b, o, cols)),
             ColSum { x, out, rows, cols } => self.with([x], [out], |[x], [o]| ew::cpu::col_sum(x, o, rows, cols)),
             RopeFwd { r, x, table, out } => self.with([x, table], [out], |[x, t], [o]| r.native(x, t, o, 1.0)),
             RopeBwd { r, dout, table, dx } => self.with([dout, table], [dx], |[d, t], [o]| r.native(d, t, o, -1.0)),
             AttnFwd { a, qkv, o, lse } => self.with([qkv], [o, lse], |[x], [o, l]| a.native_forward(x, o, l)),
             AttnBwd { a, qkv, o, lse, dout, delta, dqkv } => {
-                self.with([qkv, o, lse, dout], [delta, dqkv], |[x, o, l, g], [d, dx]| a.native_backward(x, o, l, g, d, dx))
+                self.with([qkv, o, lse, dout], [delta, dqkv], |[x, o, l, g], [d, dx]| {
+                    a.native_backward(x, o, l, g, d, dx)
+                })
             }
             EmbedFwd { e, tokens, ids, table, puzzle, x } => {
-                self.with([tokens, ids, table, puzzle], [x], |[t, i, tab, p], [x]| e.native_forward(ints(t), ints(i), tab, p, x))
+                self.with([tokens, ids, table, puzzle], [x], |[t, i, tab, p], [x]| {
+                    e.native_forward(ints(t), ints(i), tab, p, x)
+                })
             }
-            EmbedBwdTable { e, tokens, dx, dtable } => self.with([tokens, dx], [dtable], |[t, dx], [d]| e.cpu_backward_table(ints(t), dx, d)),
+            EmbedBwdTable { e, tokens, dx, dtable } => {
+                self.with([tokens, dx], [dtable], |[t, dx], [d]| e.cpu_backward_table(ints(t), dx, d))
+            }
             EmbedBwdPuzzle { e, dx, dpuzzle } => self.with([dx], [dpuzzle], |[dx], [d]| e.cpu_backward_puzzle(dx, d)),
             Loss { l, logits, labels, q, dlogits, tok, dq, stats } => {
                 self.with([logits, labels, q], [dlogits, tok, dq, stats], |[x, y, q], [d, _, g, s]| {
                     l.cpu(x, ints(y), q, d, g, s);
                 })
             }
-            Adam { a, hyper, grad, param, m, v } => self.with([hyper, grad], [param, m, v], |[h, g], [p, m, v]| a.native(h, g, p, m, v)),
+            Adam { a, hyper, grad, param, m, v } => {
+                self.with([hyper, grad], [param, m, v], |[h, g], [p, m, v]| a.native(h, g, p, m, v))
+            }
             Ema { mu, param, ema } => self.with([param], [ema], |[p], [e]| optim::native_ema(p, e, mu)),
             SignSgd { s, grad, ids, weights } => self.with([grad, ids], [weights], |[g, i], [w]| s.cpu(g, ints(i), w)),
         }

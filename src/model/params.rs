@@ -31,11 +31,21 @@ pub fn specs(c: &ModelConfig) -> Vec<Spec> {
     let d = c.hidden_size;
     let s = c.seq();
     let v = c.vocab_size;
-    let lin = |name: String, out: usize, inp: usize| Spec { name, shape: vec![out, inp], kind: Kind::Trained, std: 1.0 / (inp as f64).sqrt() };
+    let lin = |name: String, out: usize, inp: usize| Spec {
+        name,
+        shape: vec![out, inp],
+        kind: Kind::Trained,
+        std: 1.0 / (inp as f64).sqrt(),
+    };
     let mut out = vec![
         Spec { name: "inner.H_init".into(), shape: vec![d], kind: Kind::Fixed, std: 1.0 },
         Spec { name: "inner.L_init".into(), shape: vec![d], kind: Kind::Fixed, std: 1.0 },
-        Spec { name: "inner.embed_tokens.embedding_weight".into(), shape: vec![v, d], kind: Kind::Trained, std: 1.0 / (d as f64).sqrt() },
+        Spec {
+            name: "inner.embed_tokens.embedding_weight".into(),
+            shape: vec![v, d],
+            kind: Kind::Trained,
+            std: 1.0 / (d as f64).sqrt(),
+        },
         lin("inner.lm_head.weight".into(), v, d),
         Spec { name: "inner.q_head.weight".into(), shape: vec![2, d], kind: Kind::Trained, std: 0.0 },
         Spec { name: "inner.q_head.bias".into(), shape: vec![2], kind: Kind::Trained, std: 0.0 },
@@ -119,7 +129,9 @@ impl Weights {
         for s in &specs {
             match self.tensors.get(&s.name) {
                 None => diffs.push(format!("missing {} {:?}", s.name, s.shape)),
-                Some((shape, _)) if shape != &s.shape => diffs.push(format!("{}: shape {:?}, expected {:?}", s.name, shape, s.shape)),
+                Some((shape, _)) if shape != &s.shape => {
+                    diffs.push(format!("{}: shape {:?}, expected {:?}", s.name, shape, s.shape))
+                }
                 _ => {}
             }
         }
@@ -137,7 +149,8 @@ impl Weights {
     /// Read f32 tensors from safetensors bytes. Names may carry the `_orig_mod.model.` prefix of official
     /// training checkpoints; `prefix` selects a namespace inside trm-gpu checkpoints (e.g. "ema.").
     pub fn from_safetensors(bytes: &[u8], prefix: &str) -> Result<Weights> {
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("not a valid safetensors file: {e}"))?;
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| anyhow::anyhow!("not a valid safetensors file: {e}"))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             let name = name.strip_prefix("_orig_mod.model.").unwrap_or(&name).to_string();
@@ -148,7 +161,8 @@ impl Weights {
             if view.dtype() != safetensors::Dtype::F32 {
                 bail!("{name}: dtype {:?}, expected F32", view.dtype());
             }
-            let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let data: Vec<f32> =
+                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             tensors.insert(name.to_string(), (view.shape().to_vec(), data));
         }
         Ok(Weights { tensors })
@@ -183,7 +197,9 @@ pub fn to_safetensors(named: &[(String, Vec<usize>, &[f32])], metadata: HashMap<
     let views: Vec<(String, safetensors::tensor::TensorView)> = named
         .iter()
         .zip(&bytes)
-        .map(|((n, s, _), b)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)?)))
+        .map(|((n, s, _), b)| {
+            Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)?))
+        })
         .collect::<Result<_, safetensors::SafeTensorError>>()?;
     Ok(safetensors::serialize(views, Some(metadata))?)
 }

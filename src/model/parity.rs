@@ -54,14 +54,21 @@ pub struct Reference {
 impl Reference {
     pub fn load(path: &Path) -> Result<Reference> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let st =
+            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let mut tensors = BTreeMap::new();
         for (k, v) in st.tensors() {
             let d = v.data();
             let data: Vec<f32> = match v.dtype() {
-                safetensors::Dtype::F32 => d.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-                safetensors::Dtype::F64 => d.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
-                safetensors::Dtype::I32 => d.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+                safetensors::Dtype::F32 => {
+                    d.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+                }
+                safetensors::Dtype::F64 => {
+                    d.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
+                }
+                safetensors::Dtype::I32 => {
+                    d.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as f32).collect()
+                }
                 safetensors::Dtype::U8 => d.iter().map(|&b| b as f32).collect(),
                 t => bail!("{}: {k} has unsupported dtype {t:?}", path.display()),
             };
@@ -77,7 +84,15 @@ impl Reference {
     }
 }
 
-fn compare(rows: &mut Vec<Row>, dump: &mut Vec<(String, Vec<f32>)>, key: &str, got: &[f32], want: &[f32], atol: f64, rtol: f64) {
+fn compare(
+    rows: &mut Vec<Row>,
+    dump: &mut Vec<(String, Vec<f32>)>,
+    key: &str,
+    got: &[f32],
+    want: &[f32],
+    atol: f64,
+    rtol: f64,
+) {
     let (mut max_abs, mut max_rel, mut ok) = (0f64, 0f64, got.len() == want.len());
     for (&g, &w) in got.iter().zip(want) {
         let (g, w) = (g as f64, w as f64);
@@ -95,8 +110,24 @@ struct Session<'d> {
     h: Handles,
 }
 
-fn session<'d>(dev: &'d Device, cfg: &Config, w: &Weights, batch: usize, train: bool, checkpoint: Checkpoint) -> Result<Session<'d>> {
-    let o = StepOptions { batch, train, checkpoint, loss: cfg.train.loss, grad_scale: 1.0, record: !train, one_step_grad: false, update: None };
+fn session<'d>(
+    dev: &'d Device,
+    cfg: &Config,
+    w: &Weights,
+    batch: usize,
+    train: bool,
+    checkpoint: Checkpoint,
+) -> Result<Session<'d>> {
+    let o = StepOptions {
+        batch,
+        train,
+        checkpoint,
+        loss: cfg.train.loss,
+        grad_scale: 1.0,
+        record: !train,
+        one_step_grad: false,
+        update: None,
+    };
     let (prog, h) = build_step(&cfg.model, &o);
     let p = dev.plan(&prog)?;
     let mut ex = dev.exec(&prog, &p)?;
@@ -174,7 +205,11 @@ pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec
     }
     let (ga, gr) = GRAD_TOL;
     for (name, &g) in &t.h.grads {
-        let key = if name == "puzzle_emb.local" { "grad.inner.puzzle_emb.local_weights".to_string() } else { format!("grad.{name}") };
+        let key = if name == "puzzle_emb.local" {
+            "grad.inner.puzzle_emb.local_weights".to_string()
+        } else {
+            format!("grad.{name}")
+        };
         if let Ok(want) = r.get(&key) {
             compare(&mut rows, &mut dump, &key, &t.ex.read(g), want, ga, gr);
         }
@@ -221,7 +256,8 @@ pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec
 
 /// Write tensors (f32) to a safetensors file under the given keys.
 pub fn write_dump(path: &Path, dump: &[(String, Vec<f32>)]) -> Result<()> {
-    let named: Vec<(String, Vec<usize>, &[f32])> = dump.iter().map(|(k, v)| (k.clone(), vec![v.len()], v.as_slice())).collect();
+    let named: Vec<(String, Vec<usize>, &[f32])> =
+        dump.iter().map(|(k, v)| (k.clone(), vec![v.len()], v.as_slice())).collect();
     let bytes = super::params::to_safetensors(&named, Default::default())?;
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

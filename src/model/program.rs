@@ -3,7 +3,10 @@
 
 use crate::gpu::{Gpu, GpuTensor, Launch};
 use crate::ops::optim::{self, Adam, SignSgd};
-use crate::ops::{attention::Attention, elementwise as ew, embed::Embed, loss::Loss, matmul::Matmul, norm::Norm, rope::Rope, swiglu::Swiglu, Real};
+use crate::ops::{
+    attention::Attention, elementwise as ew, embed::Embed, loss::Loss, matmul::Matmul, norm::Norm, rope::Rope,
+    swiglu::Swiglu, Real,
+};
 use crate::plan::{Plan, Role, Schedule, TensorId as T};
 use anyhow::Result;
 use std::collections::HashMap;
@@ -11,33 +14,175 @@ use std::collections::HashMap;
 /// One op of a step. Tensor fields are schedule ids.
 #[derive(Clone, Debug)]
 pub enum Op {
-    Matmul { mm: Matmul, a: T, b: T, c: T },
-    NormFwd { n: Norm, x: T, r: T, y: T, rstd: T },
-    NormBwd { n: Norm, y: T, dy: T, rstd: T, dsum: T },
-    SwigluFwd { s: Swiglu, h: T, a: T },
-    SwigluBwd { s: Swiglu, h: T, da: T, dh: T },
-    Add { x: T, y: T, out: T },
-    Accumulate { x: T, out: T, s: f32 },
-    Scale { x: T, out: T, s: f32 },
-    Fill { out: T, s: f32 },
-    Transpose { x: T, out: T, batch: usize, rows: usize, cols: usize },
-    SliceSeq { x: T, out: T, batch: usize, seq: usize, cols: usize, s0: usize, len: usize },
-    UnsliceSeq { x: T, out: T, batch: usize, seq: usize, cols: usize, s0: usize, len: usize },
-    ResetCarry { init: T, mask: T, out: T, seq: usize, cols: usize },
-    BiasAdd { bias: T, out: T, cols: usize },
-    ColSum { x: T, out: T, rows: usize, cols: usize },
-    RopeFwd { r: Rope, x: T, table: T, out: T },
-    RopeBwd { r: Rope, dout: T, table: T, dx: T },
-    AttnFwd { a: Attention, qkv: T, o: T, lse: T },
-    AttnBwd { a: Attention, qkv: T, o: T, lse: T, dout: T, delta: T, dqkv: T },
-    EmbedFwd { e: Embed, tokens: T, ids: T, table: T, puzzle: T, x: T },
-    EmbedBwdTable { e: Embed, tokens: T, dx: T, dtable: T },
-    EmbedBwdPuzzle { e: Embed, dx: T, dpuzzle: T },
-    Loss { l: Loss, logits: T, labels: T, q: T, dlogits: T, tok: T, dq: T, stats: T },
+    Matmul {
+        mm: Matmul,
+        a: T,
+        b: T,
+        c: T,
+    },
+    NormFwd {
+        n: Norm,
+        x: T,
+        r: T,
+        y: T,
+        rstd: T,
+    },
+    NormBwd {
+        n: Norm,
+        y: T,
+        dy: T,
+        rstd: T,
+        dsum: T,
+    },
+    SwigluFwd {
+        s: Swiglu,
+        h: T,
+        a: T,
+    },
+    SwigluBwd {
+        s: Swiglu,
+        h: T,
+        da: T,
+        dh: T,
+    },
+    Add {
+        x: T,
+        y: T,
+        out: T,
+    },
+    Accumulate {
+        x: T,
+        out: T,
+        s: f32,
+    },
+    Scale {
+        x: T,
+        out: T,
+        s: f32,
+    },
+    Fill {
+        out: T,
+        s: f32,
+    },
+    Transpose {
+        x: T,
+        out: T,
+        batch: usize,
+        rows: usize,
+        cols: usize,
+    },
+    SliceSeq {
+        x: T,
+        out: T,
+        batch: usize,
+        seq: usize,
+        cols: usize,
+        s0: usize,
+        len: usize,
+    },
+    UnsliceSeq {
+        x: T,
+        out: T,
+        batch: usize,
+        seq: usize,
+        cols: usize,
+        s0: usize,
+        len: usize,
+    },
+    ResetCarry {
+        init: T,
+        mask: T,
+        out: T,
+        seq: usize,
+        cols: usize,
+    },
+    BiasAdd {
+        bias: T,
+        out: T,
+        cols: usize,
+    },
+    ColSum {
+        x: T,
+        out: T,
+        rows: usize,
+        cols: usize,
+    },
+    RopeFwd {
+        r: Rope,
+        x: T,
+        table: T,
+        out: T,
+    },
+    RopeBwd {
+        r: Rope,
+        dout: T,
+        table: T,
+        dx: T,
+    },
+    AttnFwd {
+        a: Attention,
+        qkv: T,
+        o: T,
+        lse: T,
+    },
+    AttnBwd {
+        a: Attention,
+        qkv: T,
+        o: T,
+        lse: T,
+        dout: T,
+        delta: T,
+        dqkv: T,
+    },
+    EmbedFwd {
+        e: Embed,
+        tokens: T,
+        ids: T,
+        table: T,
+        puzzle: T,
+        x: T,
+    },
+    EmbedBwdTable {
+        e: Embed,
+        tokens: T,
+        dx: T,
+        dtable: T,
+    },
+    EmbedBwdPuzzle {
+        e: Embed,
+        dx: T,
+        dpuzzle: T,
+    },
+    Loss {
+        l: Loss,
+        logits: T,
+        labels: T,
+        q: T,
+        dlogits: T,
+        tok: T,
+        dq: T,
+        stats: T,
+    },
     /// One optimizer step of a trained parameter; `hyper` holds this step's [lr, bc1, bc2, 0].
-    Adam { a: Adam, hyper: T, grad: T, param: T, m: T, v: T },
-    Ema { mu: f32, param: T, ema: T },
-    SignSgd { s: SignSgd, grad: T, ids: T, weights: T },
+    Adam {
+        a: Adam,
+        hyper: T,
+        grad: T,
+        param: T,
+        m: T,
+        v: T,
+    },
+    Ema {
+        mu: f32,
+        param: T,
+        ema: T,
+    },
+    SignSgd {
+        s: SignSgd,
+        grad: T,
+        ids: T,
+        weights: T,
+    },
 }
 
 impl Op {
@@ -45,9 +190,13 @@ impl Op {
     pub fn io(&self) -> (&'static str, Vec<T>, Vec<T>, u64) {
         use Op::*;
         match *self {
-            Matmul { mm, a, b, c } => ("matmul", if mm.accumulate { vec![a, b, c] } else { vec![a, b] }, vec![c], mm.flops()),
+            Matmul { mm, a, b, c } => {
+                ("matmul", if mm.accumulate { vec![a, b, c] } else { vec![a, b] }, vec![c], mm.flops())
+            }
             NormFwd { n, x, r, y, rstd } => ("norm", vec![x, r], vec![y, rstd], (4 * n.rows * n.dim) as u64),
-            NormBwd { n, y, dy, rstd, dsum } => ("norm_bwd", vec![y, dy, rstd], vec![dsum], (5 * n.rows * n.dim) as u64),
+            NormBwd { n, y, dy, rstd, dsum } => {
+                ("norm_bwd", vec![y, dy, rstd], vec![dsum], (5 * n.rows * n.dim) as u64)
+            }
             SwigluFwd { s, h, a } => ("swiglu", vec![h], vec![a], (6 * s.rows * s.inner) as u64),
             SwigluBwd { s, h, da, dh } => ("swiglu_bwd", vec![h, da], vec![dh], (10 * s.rows * s.inner) as u64),
             Add { x, y, out } => ("add", vec![x, y], vec![out], 0),
@@ -63,11 +212,15 @@ impl Op {
             RopeFwd { x, table, out, .. } => ("rope", vec![x, table], vec![out], 0),
             RopeBwd { dout, table, dx, .. } => ("rope_bwd", vec![dout, table], vec![dx], 0),
             AttnFwd { a, qkv, o, lse } => ("attention", vec![qkv], vec![o, lse], a.flops()),
-            AttnBwd { a, qkv, o, lse, dout, delta, dqkv } => ("attention_bwd", vec![qkv, o, lse, dout], vec![delta, dqkv], 2 * a.flops()),
+            AttnBwd { a, qkv, o, lse, dout, delta, dqkv } => {
+                ("attention_bwd", vec![qkv, o, lse, dout], vec![delta, dqkv], 2 * a.flops())
+            }
             EmbedFwd { tokens, ids, table, puzzle, x, .. } => ("embed", vec![tokens, ids, table, puzzle], vec![x], 0),
             EmbedBwdTable { tokens, dx, dtable, .. } => ("embed_bwd", vec![tokens, dx, dtable], vec![dtable], 0),
             EmbedBwdPuzzle { dx, dpuzzle, .. } => ("puzzle_emb_bwd", vec![dx], vec![dpuzzle], 0),
-            Loss { logits, labels, q, dlogits, tok, dq, stats, .. } => ("loss", vec![logits, labels, q], vec![dlogits, tok, dq, stats], 0),
+            Loss { logits, labels, q, dlogits, tok, dq, stats, .. } => {
+                ("loss", vec![logits, labels, q], vec![dlogits, tok, dq, stats], 0)
+            }
             Adam { hyper, grad, param, m, v, .. } => ("adam", vec![hyper, grad, param, m, v], vec![param, m, v], 0),
             Ema { param, ema, .. } => ("ema", vec![param, ema], vec![ema], 0),
             SignSgd { grad, ids, weights, .. } => ("sign_sgd", vec![grad, ids, weights], vec![weights], 0),
@@ -88,16 +241,26 @@ impl Op {
             Scale { x, out, s } => vec![ew::scale(gpu, &t[x], &t[out], s)?],
             Fill { out, s } => vec![ew::fill(gpu, &t[out], s)?],
             Transpose { x, out, batch, rows, cols } => vec![ew::transpose(gpu, &t[x], &t[out], batch, rows, cols)?],
-            SliceSeq { x, out, batch, seq, cols, s0, len } => vec![ew::slice_seq(gpu, &t[x], &t[out], batch, seq, cols, s0, len)?],
-            UnsliceSeq { x, out, batch, seq, cols, s0, len } => vec![ew::unslice_seq(gpu, &t[x], &t[out], batch, seq, cols, s0, len)?],
-            ResetCarry { init, mask, out, seq, cols } => vec![ew::reset_carry(gpu, &t[init], &t[mask], &t[out], seq, cols)?],
+            SliceSeq { x, out, batch, seq, cols, s0, len } => {
+                vec![ew::slice_seq(gpu, &t[x], &t[out], batch, seq, cols, s0, len)?]
+            }
+            UnsliceSeq { x, out, batch, seq, cols, s0, len } => {
+                vec![ew::unslice_seq(gpu, &t[x], &t[out], batch, seq, cols, s0, len)?]
+            }
+            ResetCarry { init, mask, out, seq, cols } => {
+                vec![ew::reset_carry(gpu, &t[init], &t[mask], &t[out], seq, cols)?]
+            }
             BiasAdd { bias, out, cols } => vec![ew::bias_add(gpu, &t[bias], &t[out], cols)?],
             ColSum { x, out, rows, cols } => vec![ew::col_sum(gpu, &t[x], &t[out], rows, cols)?],
             RopeFwd { r, x, table, out } => vec![r.forward(gpu, &t[x], &t[table], &t[out])?],
             RopeBwd { r, dout, table, dx } => vec![r.backward(gpu, &t[dout], &t[table], &t[dx])?],
             AttnFwd { a, qkv, o, lse } => vec![a.forward(gpu, &t[qkv], &t[o], &t[lse])?],
-            AttnBwd { a, qkv, o, lse, dout, delta, dqkv } => a.backward(gpu, &t[qkv], &t[o], &t[lse], &t[dout], &t[delta], &t[dqkv])?.into(),
-            EmbedFwd { e, tokens, ids, table, puzzle, x } => vec![e.forward(gpu, &t[tokens], &t[ids], &t[table], &t[puzzle], &t[x])?],
+            AttnBwd { a, qkv, o, lse, dout, delta, dqkv } => {
+                a.backward(gpu, &t[qkv], &t[o], &t[lse], &t[dout], &t[delta], &t[dqkv])?.into()
+            }
+            EmbedFwd { e, tokens, ids, table, puzzle, x } => {
+                vec![e.forward(gpu, &t[tokens], &t[ids], &t[table], &t[puzzle], &t[x])?]
+            }
             EmbedBwdTable { e, tokens, dx, dtable } => vec![e.backward_table(gpu, &t[tokens], &t[dx], &t[dtable])?],
             EmbedBwdPuzzle { e, dx, dpuzzle } => vec![e.backward_puzzle(gpu, &t[dx], &t[dpuzzle])?],
             Loss { l, logits, labels, q, dlogits, tok, dq, stats } => {
@@ -164,7 +327,11 @@ impl GpuExec {
             .tensors
             .iter()
             .enumerate()
-            .map(|(i, d)| GpuTensor { buf: bufs[plan.buffer_of[i]].clone(), len: (d.bytes / 4) as usize, name: d.name.as_str().into() })
+            .map(|(i, d)| GpuTensor {
+                buf: bufs[plan.buffer_of[i]].clone(),
+                len: (d.bytes / 4) as usize,
+                name: d.name.as_str().into(),
+            })
             .collect();
         // What the device actually holds for this program: the sizes of the buffers created above.
         let allocated = bufs.iter().map(|b| b.size()).sum();
@@ -239,33 +406,59 @@ impl<F: Real> CpuExec<F> {
                 self.vals[y] = yv;
                 self.vals[rstd] = rv;
             }
-            NormBwd { n, y, dy, rstd, dsum } => with_out!(dsum, |out| n.cpu_backward(&self.vals[y], &self.vals[dy], &self.vals[rstd], &mut out)),
+            NormBwd { n, y, dy, rstd, dsum } => {
+                with_out!(dsum, |out| n.cpu_backward(&self.vals[y], &self.vals[dy], &self.vals[rstd], &mut out))
+            }
             SwigluFwd { s, h, a } => with_out!(a, |out| s.cpu_forward(&self.vals[h], &mut out)),
             SwigluBwd { s, h, da, dh } => with_out!(dh, |out| s.cpu_backward(&self.vals[h], &self.vals[da], &mut out)),
             Add { x, y, out } => with_out!(out, |o| ew::cpu::add(&self.vals[x], &self.vals[y], &mut o)),
-            Accumulate { x, out, s } => with_out!(out, |o| ew::cpu::accumulate(&self.vals[x], &mut o, F::from_f64(s as f64))),
+            Accumulate { x, out, s } => {
+                with_out!(out, |o| ew::cpu::accumulate(&self.vals[x], &mut o, F::from_f64(s as f64)))
+            }
             Scale { x, out, s } => {
                 let v: Vec<F> = self.vals[x].iter().map(|&e| F::from_f64(s as f64) * e).collect();
                 self.vals[out] = v;
             }
             Fill { out, s } => self.vals[out].iter_mut().for_each(|e| *e = F::from_f64(s as f64)),
-            Transpose { x, out, batch, rows, cols } => with_out!(out, |o| ew::cpu::transpose(&self.vals[x], &mut o, batch, rows, cols)),
-            SliceSeq { x, out, batch, seq, cols, s0, len } => with_out!(out, |o| ew::cpu::slice_seq(&self.vals[x], &mut o, batch, seq, cols, s0, len)),
+            Transpose { x, out, batch, rows, cols } => {
+                with_out!(out, |o| ew::cpu::transpose(&self.vals[x], &mut o, batch, rows, cols))
+            }
+            SliceSeq { x, out, batch, seq, cols, s0, len } => {
+                with_out!(out, |o| ew::cpu::slice_seq(&self.vals[x], &mut o, batch, seq, cols, s0, len))
+            }
             UnsliceSeq { x, out, batch, seq, cols, s0, len } => {
                 with_out!(out, |o| ew::cpu::unslice_seq(&self.vals[x], &mut o, batch, seq, cols, s0, len))
             }
-            ResetCarry { init, mask, out, seq, cols } => with_out!(out, |o| ew::cpu::reset_carry(&self.vals[init], &self.ints[mask], &mut o, seq, cols)),
+            ResetCarry { init, mask, out, seq, cols } => {
+                with_out!(out, |o| ew::cpu::reset_carry(&self.vals[init], &self.ints[mask], &mut o, seq, cols))
+            }
             BiasAdd { bias, out, cols } => with_out!(out, |o| ew::cpu::bias_add(&self.vals[bias], &mut o, cols)),
             ColSum { x, out, rows, cols } => with_out!(out, |o| ew::cpu::col_sum(&self.vals[x], &mut o, rows, cols)),
-            RopeFwd { r, x, table, out } => with_out!(out, |o| r.cpu_forward(&self.vals[x], &constants[&table], &mut o)),
-            RopeBwd { r, dout, table, dx } => with_out!(dx, |o| r.cpu_backward(&self.vals[dout], &constants[&table], &mut o)),
-            AttnFwd { a, qkv, o, .. } => with_out!(o, |out| a.cpu_forward(&self.vals[qkv], &mut out)),
-            AttnBwd { a, qkv, dout, dqkv, .. } => with_out!(dqkv, |out| a.cpu_backward(&self.vals[qkv], &self.vals[dout], &mut out)),
-            EmbedFwd { e, tokens, ids, table, puzzle, x } => {
-                with_out!(x, |out| e.cpu_forward(&self.ints[tokens], &self.ints[ids], &self.vals[table], &self.vals[puzzle], &mut out))
+            RopeFwd { r, x, table, out } => {
+                with_out!(out, |o| r.cpu_forward(&self.vals[x], &constants[&table], &mut o))
             }
-            EmbedBwdTable { e, tokens, dx, dtable } => with_out!(dtable, |out| e.cpu_backward_table(&self.ints[tokens], &self.vals[dx], &mut out)),
-            EmbedBwdPuzzle { e, dx, dpuzzle } => with_out!(dpuzzle, |out| e.cpu_backward_puzzle(&self.vals[dx], &mut out)),
+            RopeBwd { r, dout, table, dx } => {
+                with_out!(dx, |o| r.cpu_backward(&self.vals[dout], &constants[&table], &mut o))
+            }
+            AttnFwd { a, qkv, o, .. } => with_out!(o, |out| a.cpu_forward(&self.vals[qkv], &mut out)),
+            AttnBwd { a, qkv, dout, dqkv, .. } => {
+                with_out!(dqkv, |out| a.cpu_backward(&self.vals[qkv], &self.vals[dout], &mut out))
+            }
+            EmbedFwd { e, tokens, ids, table, puzzle, x } => {
+                with_out!(x, |out| e.cpu_forward(
+                    &self.ints[tokens],
+                    &self.ints[ids],
+                    &self.vals[table],
+                    &self.vals[puzzle],
+                    &mut out
+                ))
+            }
+            EmbedBwdTable { e, tokens, dx, dtable } => {
+                with_out!(dtable, |out| e.cpu_backward_table(&self.ints[tokens], &self.vals[dx], &mut out))
+            }
+            EmbedBwdPuzzle { e, dx, dpuzzle } => {
+                with_out!(dpuzzle, |out| e.cpu_backward_puzzle(&self.vals[dx], &mut out))
+            }
             Loss { l, logits, labels, q, dlogits, tok: _, dq, stats } => {
                 let (mut d, mut g, mut s) = (take(dlogits), take(dq), take(stats));
                 l.cpu(&self.vals[logits], &self.ints[labels], &self.vals[q], &mut d, &mut g, &mut s);
@@ -279,7 +472,9 @@ impl<F: Real> CpuExec<F> {
                 (self.vals[param], self.vals[m], self.vals[v]) = (p, mv, vv);
             }
             Ema { mu, param, ema } => with_out!(ema, |e| optim::cpu_ema(&self.vals[param], &mut e, mu)),
-            SignSgd { s, grad, ids, weights } => with_out!(weights, |w| s.cpu(&self.vals[grad], &self.ints[ids], &mut w)),
+            SignSgd { s, grad, ids, weights } => {
+                with_out!(weights, |w| s.cpu(&self.vals[grad], &self.ints[ids], &mut w))
+            }
         }
     }
 }

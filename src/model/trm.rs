@@ -11,7 +11,15 @@ use super::config::ModelConfig;
 use super::params::{specs, Kind, Spec};
 use super::program::{Op, Program};
 use crate::ops::optim::{Adam, SignSgd};
-use crate::ops::{attention::Attention, embed::Embed, loss::{Loss, LossKind, SEQ_STATS}, matmul::Matmul, norm::Norm, rope::{self, Rope}, swiglu::{inner_width, Swiglu}};
+use crate::ops::{
+    attention::Attention,
+    embed::Embed,
+    loss::{Loss, LossKind, SEQ_STATS},
+    matmul::Matmul,
+    norm::Norm,
+    rope::{self, Rope},
+    swiglu::{inner_width, Swiglu},
+};
 use crate::plan::{Role, TensorId as T};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,7 +56,9 @@ impl std::str::FromStr for Checkpoint {
             "every-k" => Ok(Checkpoint::EveryK(2)),
             _ => match s.strip_prefix("every-").and_then(|k| k.parse().ok()).filter(|&k: &usize| k > 0) {
                 Some(k) => Ok(Checkpoint::EveryK(k)),
-                None => anyhow::bail!("unknown checkpoint policy {s:?} (use none, per-call, every-k or every-K such as every-3)"),
+                None => anyhow::bail!(
+                    "unknown checkpoint policy {s:?} (use none, per-call, every-k or every-K such as every-3)"
+                ),
             },
         }
     }
@@ -220,7 +230,18 @@ impl Builder<'_> {
         self.op(Op::Matmul { mm: Matmul::linear(rows, inp, out), a: x, b: w, c: y });
     }
     /// dX (+)= dY · W and dW += dYᵀ · X.
-    fn linear_bwd(&mut self, x: T, w: T, dy: T, dx: T, dw: T, rows: usize, inp: usize, out: usize, accumulate_dx: bool) {
+    fn linear_bwd(
+        &mut self,
+        x: T,
+        w: T,
+        dy: T,
+        dx: T,
+        dw: T,
+        rows: usize,
+        inp: usize,
+        out: usize,
+        accumulate_dx: bool,
+    ) {
         let mm = Matmul { accumulate: accumulate_dx, ..Matmul::linear_dx(rows, inp, out) };
         self.op(Op::Matmul { mm, a: dy, b: w, c: dx });
         self.op(Op::Matmul { mm: Matmul::linear_dw(rows, inp, out), a: dy, b: x, c: dw });
@@ -244,7 +265,20 @@ impl Builder<'_> {
 
     /// The backward of `mlp`: from d(out), returns d(x).
     #[allow(clippy::too_many_arguments)]
-    fn mlp_bwd(&mut self, x: T, h: T, a: T, out: T, rstd: T, dout: T, rows: usize, n: usize, gate_up: &str, down: &str, tag: &str) -> T {
+    fn mlp_bwd(
+        &mut self,
+        x: T,
+        h: T,
+        a: T,
+        out: T,
+        rstd: T,
+        dout: T,
+        rows: usize,
+        n: usize,
+        gate_up: &str,
+        down: &str,
+        tag: &str,
+    ) -> T {
         let inner = inner_width(n, self.c.expansion);
         let ds = self.grad_t(&format!("{tag}.s"), &[rows, n]);
         let da = self.grad_t(&format!("{tag}.a"), &[rows, inner]);
@@ -287,7 +321,12 @@ impl Builder<'_> {
             };
             la.att_o = self.act(&format!("l{l}.att_o"), &[rows, d]);
             la.lse = self.act(&format!("l{l}.lse"), &[b * hh * s]);
-            self.op(Op::AttnFwd { a: Attention { batch: b, seq: s, heads: hh, hd }, qkv: la.rot, o: la.att_o, lse: la.lse });
+            self.op(Op::AttnFwd {
+                a: Attention { batch: b, seq: s, heads: hh, hd },
+                qkv: la.rot,
+                o: la.att_o,
+                lse: la.lse,
+            });
             la.mix_a = self.act(&format!("l{l}.att_out"), &[rows, d]);
             let wo = self.w(&self.layer(l, "self_attn.o_proj"));
             self.linear(la.att_o, wo, la.mix_a, rows, d, d);
@@ -304,11 +343,35 @@ impl Builder<'_> {
     /// The backward of `block`: from d(out), returns d(input).
     fn block_bwd(&mut self, l: usize, la: &LayerActs, dout: T) -> T {
         let (b, s, d, rows) = (self.o.batch, self.s(), self.d(), self.rows());
-        let dmid = self.mlp_bwd(la.mid, la.mlp_h, la.mlp_a, la.out, la.rstd2, dout, rows, d, &self.layer(l, "mlp.gate_up_proj"), &self.layer(l, "mlp.down_proj"), &format!("l{l}.mlp"));
+        let dmid = self.mlp_bwd(
+            la.mid,
+            la.mlp_h,
+            la.mlp_a,
+            la.out,
+            la.rstd2,
+            dout,
+            rows,
+            d,
+            &self.layer(l, "mlp.gate_up_proj"),
+            &self.layer(l, "mlp.down_proj"),
+            &format!("l{l}.mlp"),
+        );
         if self.c.mlp_t {
             let dmix = self.grad_t(&format!("l{l}.mix_out"), &[b, d, s]);
             self.op(Op::Transpose { x: dmid, out: dmix, batch: b, rows: s, cols: d });
-            let dmix_in = self.mlp_bwd(la.mix_in, la.mix_h, la.mix_a, la.mix_out, la.rstd1, dmix, b * d, s, &self.layer(l, "mlp_t.gate_up_proj"), &self.layer(l, "mlp_t.down_proj"), &format!("l{l}.mix"));
+            let dmix_in = self.mlp_bwd(
+                la.mix_in,
+                la.mix_h,
+                la.mix_a,
+                la.mix_out,
+                la.rstd1,
+                dmix,
+                b * d,
+                s,
+                &self.layer(l, "mlp_t.gate_up_proj"),
+                &self.layer(l, "mlp_t.down_proj"),
+                &format!("l{l}.mix"),
+            );
             let dinput = self.grad_t(&format!("l{l}.input"), &[b, s, d]);
             self.op(Op::Transpose { x: dmix_in, out: dinput, batch: b, rows: d, cols: s });
             dinput
@@ -331,7 +394,8 @@ impl Builder<'_> {
             } else {
                 drot
             };
-            let (wqkv, gqkv) = (self.w(&self.layer(l, "self_attn.qkv_proj")), self.gw(&self.layer(l, "self_attn.qkv_proj")));
+            let (wqkv, gqkv) =
+                (self.w(&self.layer(l, "self_attn.qkv_proj")), self.gw(&self.layer(l, "self_attn.qkv_proj")));
             self.linear_bwd(la.input, wqkv, dqkv, ds, gqkv, rows, d, 3 * d, true);
             ds
         }
@@ -449,7 +513,11 @@ impl Builder<'_> {
                     let (out, a) = self.net(u, None);
                     acts.push(a);
                     if c + 1 < end {
-                        u = if c + 1 == n - 1 { self.sum(self.h.z_h, out, "in", Role::Activation) } else { self.sum(out, g.inj, "in", Role::Activation) };
+                        u = if c + 1 == n - 1 {
+                            self.sum(self.h.z_h, out, "in", Role::Activation)
+                        } else {
+                            self.sum(out, g.inj, "in", Role::Activation)
+                        };
                     }
                 }
                 self.recompute = false;
@@ -486,7 +554,12 @@ impl Builder<'_> {
                 self.h.grads.insert(sp.name.clone(), g);
             }
         }
-        let dummy_puzzle = self.h.params.get("inner.puzzle_emb.weights").copied().unwrap_or_else(|| self.p.tensor("puzzle_emb.none", Role::Input, &[1]));
+        let dummy_puzzle = self
+            .h
+            .params
+            .get("inner.puzzle_emb.weights")
+            .copied()
+            .unwrap_or_else(|| self.p.tensor("puzzle_emb.none", Role::Input, &[1]));
         self.h.tokens = self.p.int_tensor("tokens", Role::Input, &[b, l]);
         self.h.labels = self.p.int_tensor("labels", Role::Input, &[b, l]);
         self.h.ids = self.p.int_tensor("puzzle_identifiers", Role::Input, &[b]);
@@ -508,7 +581,8 @@ impl Builder<'_> {
         self.op(Op::ResetCarry { init: li, mask: reset, out: self.h.z_l, seq: s, cols: d });
 
         // x = scale · [puzzle prefix | embed_tokens[tokens]]
-        let e = Embed { batch: b, len: l, prefix: p, dim: d, vocab: v, ndim: c.puzzle_emb_ndim, scale: (d as f32).sqrt() };
+        let e =
+            Embed { batch: b, len: l, prefix: p, dim: d, vocab: v, ndim: c.puzzle_emb_ndim, scale: (d as f32).sqrt() };
         let x = self.p.tensor("x", Role::Activation, &[b, s, d]);
         let (tokens, ids, table) = (self.h.tokens, self.h.ids, self.h.params["inner.embed_tokens.embedding_weight"]);
         self.op(Op::EmbedFwd { e, tokens, ids, table, puzzle: dummy_puzzle, x });

@@ -116,45 +116,93 @@ impl Attention {
 
     /// The native backward, in the forward's query blocks: P again from lse, delta = rowsum(dO ∘ O),
     /// dS = P ∘ (dO·Vᵀ − delta), dQ = scale·dS·K, and dK += scale·dSᵀ·Q, dV += Pᵀ·dO over the blocks in order.
-    pub fn native_backward(&self, qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], delta: &mut [f32], dqkv: &mut [f32]) {
+    pub fn native_backward(
+        &self,
+        qkv: &[f32],
+        o: &[f32],
+        lse: &[f32],
+        dout: &[f32],
+        delta: &mut [f32],
+        dqkv: &mut [f32],
+    ) {
         use super::native::{dot, exp, for_rows2, gemm_into, View};
         let (s, hd, hh) = (self.seq, self.hd, self.heads);
         let (w, ow) = (3 * hh * hd, hh * hd);
         let scale = self.scale();
-        for_rows2(&mut dqkv[..self.batch * s * w], s * w, &mut delta[..self.batch * hh * s], hh * s, |b0, dx, delta| {
-            let n = NATIVE_BLOCK.min(s) * s;
-            let (mut p, mut ds) = (vec![0f32; n], vec![0f32; n]);
-            for (z, (dx, delta)) in dx.chunks_exact_mut(s * w).zip(delta.chunks_exact_mut(hh * s)).enumerate() {
-                let b = b0 + z;
-                let x = &qkv[b * s * w..][..s * w];
-                let (o, g) = (&o[b * s * ow..][..s * ow], &dout[b * s * ow..][..s * ow]);
-                let lse = &lse[b * hh * s..][..hh * s];
-                for h in 0..hh {
-                    for i0 in (0..s).step_by(NATIVE_BLOCK) {
-                        let bm = NATIVE_BLOCK.min(s - i0);
-                        let q = View { data: x, at: i0 * w + h * hd, rs: w, cs: 1 };
-                        let gb = View { data: g, at: i0 * ow + h * hd, rs: ow, cs: 1 };
-                        gemm_into(bm, s, hd, &mut p, 0, s, false, q, View { data: x, at: (hh + h) * hd, rs: 1, cs: w }, scale);
-                        gemm_into(bm, s, hd, &mut ds, 0, s, false, gb, View { data: x, at: (2 * hh + h) * hd, rs: 1, cs: w }, 1.0);
-                        for r in 0..bm {
-                            let i = i0 + r;
-                            let di = dot(&g[i * ow + h * hd..][..hd], &o[i * ow + h * hd..][..hd]);
-                            delta[h * s + i] = di;
-                            let l = lse[h * s + i];
-                            for (pj, dj) in p[r * s..][..s].iter_mut().zip(&mut ds[r * s..][..s]) {
-                                *pj = exp(*pj - l);
-                                *dj = *pj * (*dj - di);
+        for_rows2(
+            &mut dqkv[..self.batch * s * w],
+            s * w,
+            &mut delta[..self.batch * hh * s],
+            hh * s,
+            |b0, dx, delta| {
+                let n = NATIVE_BLOCK.min(s) * s;
+                let (mut p, mut ds) = (vec![0f32; n], vec![0f32; n]);
+                for (z, (dx, delta)) in dx.chunks_exact_mut(s * w).zip(delta.chunks_exact_mut(hh * s)).enumerate() {
+                    let b = b0 + z;
+                    let x = &qkv[b * s * w..][..s * w];
+                    let (o, g) = (&o[b * s * ow..][..s * ow], &dout[b * s * ow..][..s * ow]);
+                    let lse = &lse[b * hh * s..][..hh * s];
+                    for h in 0..hh {
+                        for i0 in (0..s).step_by(NATIVE_BLOCK) {
+                            let bm = NATIVE_BLOCK.min(s - i0);
+                            let q = View { data: x, at: i0 * w + h * hd, rs: w, cs: 1 };
+                            let gb = View { data: g, at: i0 * ow + h * hd, rs: ow, cs: 1 };
+                            gemm_into(
+                                bm,
+                                s,
+                                hd,
+                                &mut p,
+                                0,
+                                s,
+                                false,
+                                q,
+                                View { data: x, at: (hh + h) * hd, rs: 1, cs: w },
+                                scale,
+                            );
+                            gemm_into(
+                                bm,
+                                s,
+                                hd,
+                                &mut ds,
+                                0,
+                                s,
+                                false,
+                                gb,
+                                View { data: x, at: (2 * hh + h) * hd, rs: 1, cs: w },
+                                1.0,
+                            );
+                            for r in 0..bm {
+                                let i = i0 + r;
+                                let di = dot(&g[i * ow + h * hd..][..hd], &o[i * ow + h * hd..][..hd]);
+                                delta[h * s + i] = di;
+                                let l = lse[h * s + i];
+                                for (pj, dj) in p[r * s..][..s].iter_mut().zip(&mut ds[r * s..][..s]) {
+                                    *pj = exp(*pj - l);
+                                    *dj = *pj * (*dj - di);
+                                }
                             }
+                            let (pv, dsv) =
+                                (View { data: &p, at: 0, rs: s, cs: 1 }, View { data: &ds, at: 0, rs: s, cs: 1 });
+                            let (pt, dst) = (View { rs: 1, cs: s, ..pv }, View { rs: 1, cs: s, ..dsv });
+                            gemm_into(
+                                bm,
+                                hd,
+                                s,
+                                dx,
+                                i0 * w + h * hd,
+                                w,
+                                false,
+                                dsv,
+                                View { data: x, at: (hh + h) * hd, rs: w, cs: 1 },
+                                scale,
+                            );
+                            gemm_into(s, hd, bm, dx, (hh + h) * hd, w, i0 > 0, dst, q, scale);
+                            gemm_into(s, hd, bm, dx, (2 * hh + h) * hd, w, i0 > 0, pt, gb, 1.0);
                         }
-                        let (pv, dsv) = (View { data: &p, at: 0, rs: s, cs: 1 }, View { data: &ds, at: 0, rs: s, cs: 1 });
-                        let (pt, dst) = (View { rs: 1, cs: s, ..pv }, View { rs: 1, cs: s, ..dsv });
-                        gemm_into(bm, hd, s, dx, i0 * w + h * hd, w, false, dsv, View { data: x, at: (hh + h) * hd, rs: w, cs: 1 }, scale);
-                        gemm_into(s, hd, bm, dx, (hh + h) * hd, w, i0 > 0, dst, q, scale);
-                        gemm_into(s, hd, bm, dx, (2 * hh + h) * hd, w, i0 > 0, pt, gb, 1.0);
                     }
                 }
-            }
-        });
+            },
+        );
     }
 
     /// CPU twin of the forward: o (B·S', H·hd).
@@ -189,7 +237,8 @@ impl Attention {
                 let mut ds = vec![F::zero(); s * s];
                 for i in 0..s {
                     let gi = g(i);
-                    let dp: Vec<F> = (0..s).map(|j| gi.iter().zip(at(j, 2 * hh + h)).map(|(&a, c)| a * c).sum()).collect();
+                    let dp: Vec<F> =
+                        (0..s).map(|j| gi.iter().zip(at(j, 2 * hh + h)).map(|(&a, c)| a * c).sum()).collect();
                     let dot: F = (0..s).map(|j| p[i * s + j] * dp[j]).sum();
                     for j in 0..s {
                         ds[i * s + j] = p[i * s + j] * (dp[j] - dot);

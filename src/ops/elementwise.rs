@@ -39,17 +39,42 @@ pub fn transpose(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, rows: 
     run(gpu, "transpose", params(n, rows, cols, batch, 0, 0, 0, 0.0), n, &[(1, x), (3, out)])
 }
 /// out (batch, len, cols) = x[:, s0..s0+len, :], x (batch, seq, cols)
-pub fn slice_seq(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, seq: usize, cols: usize, s0: usize, len: usize) -> Result<Launch> {
+pub fn slice_seq(
+    gpu: &Gpu,
+    x: &GpuTensor,
+    out: &GpuTensor,
+    batch: usize,
+    seq: usize,
+    cols: usize,
+    s0: usize,
+    len: usize,
+) -> Result<Launch> {
     let n = batch * len * cols;
     run(gpu, "slice_seq", params(n, 0, cols, batch, s0, len, seq, 0.0), n, &[(1, x), (3, out)])
 }
 /// out[:, s0..s0+len, :] += x: the gradient of `slice_seq`
-pub fn unslice_seq(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, seq: usize, cols: usize, s0: usize, len: usize) -> Result<Launch> {
+pub fn unslice_seq(
+    gpu: &Gpu,
+    x: &GpuTensor,
+    out: &GpuTensor,
+    batch: usize,
+    seq: usize,
+    cols: usize,
+    s0: usize,
+    len: usize,
+) -> Result<Launch> {
     let n = batch * len * cols;
     run(gpu, "unslice_seq", params(n, 0, cols, batch, s0, len, seq, 0.0), n, &[(1, x), (3, out)])
 }
 /// Rows of out (batch, seq, cols) whose mask is non-zero become init (cols).
-pub fn reset_carry(gpu: &Gpu, init: &GpuTensor, mask: &GpuTensor, out: &GpuTensor, seq: usize, cols: usize) -> Result<Launch> {
+pub fn reset_carry(
+    gpu: &Gpu,
+    init: &GpuTensor,
+    mask: &GpuTensor,
+    out: &GpuTensor,
+    seq: usize,
+    cols: usize,
+) -> Result<Launch> {
     let n = out.len;
     run(gpu, "reset_carry", params(n, 0, cols, 0, 0, 0, seq, 0.0), n, &[(1, init), (3, out), (4, mask)])
 }

@@ -21,24 +21,29 @@ impl Embed {
         self.prefix + self.len
     }
     fn launch(&self, gpu: &Gpu, entry: &'static str, n: usize, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
-        let p = Params::new()
-            .u(self.batch)
-            .u(self.len)
-            .u(self.prefix)
-            .u(self.dim)
-            .u(self.vocab)
-            .u(self.ndim)
-            .f(self.scale);
+        let p =
+            Params::new().u(self.batch).u(self.len).u(self.prefix).u(self.dim).u(self.vocab).u(self.ndim).f(self.scale);
         gpu.launch(&crate::shader!("embed"), entry, &[], &p, t, gpu.grid(n, WG))
     }
     /// `puzzle` may be any 1-element tensor when ndim = 0.
-    pub fn forward(&self, gpu: &Gpu, tokens: &GpuTensor, ids: &GpuTensor, table: &GpuTensor, puzzle: &GpuTensor, x: &GpuTensor) -> Result<Launch> {
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        tokens: &GpuTensor,
+        ids: &GpuTensor,
+        table: &GpuTensor,
+        puzzle: &GpuTensor,
+        x: &GpuTensor,
+    ) -> Result<Launch> {
         let n = self.batch * self.seq() * self.dim;
         self.launch(gpu, "forward", n, &[(1, tokens), (2, ids), (3, x), (4, table), (5, puzzle)])
     }
     /// dtable (vocab, dim) += the token part of dx.
     pub fn backward_table(&self, gpu: &Gpu, tokens: &GpuTensor, dx: &GpuTensor, dtable: &GpuTensor) -> Result<Launch> {
-        anyhow::ensure!(self.batch * self.len < gpu.loop_budget(), "embedding gradient: batch × length too large for this adapter");
+        anyhow::ensure!(
+            self.batch * self.len < gpu.loop_budget(),
+            "embedding gradient: batch × length too large for this adapter"
+        );
         self.launch(gpu, "backward_table", self.vocab * self.dim, &[(1, tokens), (3, dtable), (6, dx)])
     }
     /// dpuzzle (batch, ndim) = the prefix part of dx, per batch row.
@@ -54,7 +59,11 @@ impl Embed {
                 for k in 0..d {
                     let v = if s < self.prefix {
                         let f = s * d + k;
-                        if f < self.ndim { puzzle[ids[b] as usize * self.ndim + f] } else { F::zero() }
+                        if f < self.ndim {
+                            puzzle[ids[b] as usize * self.ndim + f]
+                        } else {
+                            F::zero()
+                        }
                     } else {
                         table[tokens[b * self.len + s - self.prefix] as usize * d + k]
                     };

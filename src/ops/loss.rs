@@ -57,10 +57,18 @@ impl LossStats {
 }
 
 fn stablemax<F: Real>(x: F) -> F {
-    if x >= F::zero() { x + F::one() } else { F::one() / (F::one() - x + F::from_f64(1e-30)) }
+    if x >= F::zero() {
+        x + F::one()
+    } else {
+        F::one() / (F::one() - x + F::from_f64(1e-30))
+    }
 }
 fn stablemax_grad<F: Real>(x: F) -> F {
-    if x >= F::zero() { F::one() } else { F::one() / ((F::one() - x) * (F::one() - x)) }
+    if x >= F::zero() {
+        F::one()
+    } else {
+        F::one() / ((F::one() - x) * (F::one() - x))
+    }
 }
 
 impl Loss {
@@ -88,7 +96,14 @@ impl Loss {
         let sh = crate::shader!("loss");
         let n = self.batch * self.len;
         Ok([
-            gpu.launch(&sh, "token", &[], &self.params(), &[(1, logits), (2, labels), (3, dlogits), (4, tok)], gpu.grid(n, 64))?,
+            gpu.launch(
+                &sh,
+                "token",
+                &[],
+                &self.params(),
+                &[(1, logits), (2, labels), (3, dlogits), (4, tok)],
+                gpu.grid(n, 64),
+            )?,
             gpu.launch(
                 &sh,
                 "sequence",
@@ -102,7 +117,15 @@ impl Loss {
 
     /// CPU twin: fills dlogits, dq (batch, 2) and the per-sequence stats rows; returns the total loss
     /// (unscaled, summed over the batch).
-    pub fn cpu<F: Real>(&self, logits: &[F], labels: &[i32], q: &[F], dlogits: &mut [F], dq: &mut [F], seq_stats: &mut [F]) -> F {
+    pub fn cpu<F: Real>(
+        &self,
+        logits: &[F],
+        labels: &[i32],
+        q: &[F],
+        dlogits: &mut [F],
+        dq: &mut [F],
+        seq_stats: &mut [F],
+    ) -> F {
         let (l, v) = (self.len, self.vocab);
         let gs = F::from_f64(self.grad_scale as f64);
         let mut total = F::zero();

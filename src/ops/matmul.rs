@@ -62,12 +62,24 @@ impl Matmul {
     /// Elements that A, B and C must hold.
     pub fn lens(&self) -> [usize; 3] {
         let last = self.batch.saturating_sub(1);
-        [last * self.stride_a + self.m * self.k, last * self.stride_b + self.k * self.n, last * self.stride_c + self.m * self.n]
+        [
+            last * self.stride_a + self.m * self.k,
+            last * self.stride_b + self.k * self.n,
+            last * self.stride_c + self.m * self.n,
+        ]
     }
 
     pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
         for (t, need) in [a, b, c].into_iter().zip(self.lens()) {
-            anyhow::ensure!(t.len >= need, "matmul {}x{}x{}: tensor {} holds {} elements, {need} needed", self.m, self.k, self.n, t.name, t.len);
+            anyhow::ensure!(
+                t.len >= need,
+                "matmul {}x{}x{}: tensor {} holds {} elements, {need} needed",
+                self.m,
+                self.k,
+                self.n,
+                t.name,
+                t.len
+            );
         }
         anyhow::ensure!(
             self.k / 4 + 400 < gpu.loop_budget(), // the k loop, plus the stores' loops
@@ -90,7 +102,8 @@ impl Matmul {
         let grid = [self.n.div_ceil(TN * wx) as u32, self.m.div_ceil(TM * wy) as u32, self.batch as u32];
         // Whole vec4 loads need 16-byte-aligned rows and batch strides.
         let a_ok = self.stride_a % 4 == 0 && if self.trans_a { self.m % 4 == 0 } else { self.k % 4 == 0 };
-        let b_ok = self.stride_b % 4 == 0 && if self.trans_b { self.k % 4 == 0 } else { self.n % 4 == 0 && self.n >= 4 };
+        let b_ok =
+            self.stride_b % 4 == 0 && if self.trans_b { self.k % 4 == 0 } else { self.n % 4 == 0 && self.n >= 4 };
         let consts = [
             ("TRANS_A", self.trans_a as u32),
             ("TRANS_B", self.trans_b as u32),
@@ -98,7 +111,14 @@ impl Matmul {
             ("WX", wx as u32),
             ("WY", wy as u32),
         ];
-        gpu.launch(&crate::shader!("matmul", trusted), "main", &consts, &params, &[(1, a), (2, b), (3, c), (4, a), (5, b)], grid)
+        gpu.launch(
+            &crate::shader!("matmul", trusted),
+            "main",
+            &consts,
+            &params,
+            &[(1, a), (2, b), (3, c), (4, a), (5, b)],
+            grid,
+        )
     }
 
     fn params(&self) -> Params {
@@ -115,21 +135,36 @@ impl Matmul {
 
     /// Whether matmul_lanes8.wgsl takes this shape: every dimension and batch stride a multiple of 4.
     fn fits_lanes8(&self) -> bool {
-        [self.m, self.n, self.k, self.stride_a, self.stride_b, self.stride_c].iter().all(|d| d.is_multiple_of(4)) && self.m >= 4 && self.n >= 4
+        [self.m, self.n, self.k, self.stride_a, self.stride_b, self.stride_c].iter().all(|d| d.is_multiple_of(4))
+            && self.m >= 4
+            && self.n >= 4
     }
 
     /// The kernel for 8-lane subgroups: 64×128 tiles of C, one 8-lane workgroup each.
     fn launch_lanes8(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
         let grid = [self.n.div_ceil(128) as u32, self.m.div_ceil(64) as u32, self.batch as u32];
         let consts = [("TRANS_A", self.trans_a as u32), ("TRANS_B", self.trans_b as u32)];
-        gpu.launch(&crate::shader!("matmul_lanes8", trusted), "main", &consts, &self.params(), &[(1, a), (2, b), (3, c)], grid)
+        gpu.launch(
+            &crate::shader!("matmul_lanes8", trusted),
+            "main",
+            &consts,
+            &self.params(),
+            &[(1, a), (2, b), (3, c)],
+            grid,
+        )
     }
 
     /// The native path: every batch entry through `gemm` (threads split the output, never k, so the bits do
     /// not depend on the thread count). Operand lengths are checked as for the GPU.
     pub fn native(&self, a: &[f32], b: &[f32], c: &mut [f32]) {
         for (len, need) in [a.len(), b.len(), c.len()].into_iter().zip(self.lens()) {
-            assert!(len >= need, "matmul {}x{}x{}: an operand holds {len} elements, {need} needed", self.m, self.k, self.n);
+            assert!(
+                len >= need,
+                "matmul {}x{}x{}: an operand holds {len} elements, {need} needed",
+                self.m,
+                self.k,
+                self.n
+            );
         }
         let (m, n, k) = (self.m, self.n, self.k);
         if m == 0 || n == 0 {
@@ -139,7 +174,11 @@ impl Matmul {
         let (a_rs, a_cs) = if self.trans_a { (1, m as isize) } else { (k as isize, 1) };
         let (b_rs, b_cs) = if self.trans_b { (1, k as isize) } else { (n as isize, 1) };
         let threads = super::native::threads();
-        let parallelism = if threads > 1 && m * n * k >= 1 << 18 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let parallelism = if threads > 1 && m * n * k >= 1 << 18 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
         for z in 0..self.batch {
             let (a, b) = (&a[z * self.stride_a..], &b[z * self.stride_b..]);
             let c = &mut c[z * self.stride_c..][..m * n];
@@ -147,8 +186,25 @@ impl Matmul {
             // lengths were checked, and c does not overlap a or b (distinct slices).
             unsafe {
                 gemm::gemm(
-                    m, n, k, c.as_mut_ptr(), 1, n as isize, self.accumulate, a.as_ptr(), a_cs, a_rs, b.as_ptr(), b_cs, b_rs, 1.0, self.alpha,
-                    false, false, false, parallelism,
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    self.accumulate,
+                    a.as_ptr(),
+                    a_cs,
+                    a_rs,
+                    b.as_ptr(),
+                    b_cs,
+                    b_rs,
+                    1.0,
+                    self.alpha,
+                    false,
+                    false,
+                    false,
+                    parallelism,
                 );
             }
         }

@@ -44,7 +44,11 @@ pub trait Real:
         Self::from_f64(1.0)
     }
     fn max(self, o: Self) -> Self {
-        if o > self { o } else { self }
+        if o > self {
+            o
+        } else {
+            self
+        }
     }
     fn sigmoid(self) -> Self {
         Self::one() / (Self::one() + (-self).exp())

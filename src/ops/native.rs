@@ -27,7 +27,13 @@ pub fn for_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Syn
 }
 
 /// `for_rows` over two outputs that share rows: `a` has `ra` elements per row, `b` has `rb`.
-pub fn for_rows2(a: &mut [f32], ra: usize, b: &mut [f32], rb: usize, f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send) {
+pub fn for_rows2(
+    a: &mut [f32],
+    ra: usize,
+    b: &mut [f32],
+    rb: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+) {
     if a.is_empty() || ra == 0 || rb == 0 {
         return;
     }
@@ -37,23 +43,39 @@ pub fn for_rows2(a: &mut [f32], ra: usize, b: &mut [f32], rb: usize, f: impl Fn(
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        a.par_chunks_mut(per * ra).zip(b.par_chunks_mut(per * rb)).enumerate().for_each(|(i, (x, y))| simd(|| f(i * per, x, y)));
+        a.par_chunks_mut(per * ra)
+            .zip(b.par_chunks_mut(per * rb))
+            .enumerate()
+            .for_each(|(i, (x, y))| simd(|| f(i * per, x, y)));
     }
     #[cfg(target_arch = "wasm32")]
     a.chunks_mut(per * ra).zip(b.chunks_mut(per * rb)).enumerate().for_each(|(i, (x, y))| simd(|| f(i * per, x, y)));
 }
 
 /// `f(first, a, b, c)` over matching chunks of three equally long outputs, in parallel.
-pub fn for_elems3(a: &mut [f32], b: &mut [f32], c: &mut [f32], f: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync + Send) {
+pub fn for_elems3(
+    a: &mut [f32],
+    b: &mut [f32],
+    c: &mut [f32],
+    f: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync + Send,
+) {
     let n = a.len();
     let (b, c) = (&mut b[..n], &mut c[..n]);
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        a.par_chunks_mut(GRAIN).zip(b.par_chunks_mut(GRAIN)).zip(c.par_chunks_mut(GRAIN)).enumerate().for_each(|(i, ((a, b), c))| simd(|| f(i * GRAIN, a, b, c)));
+        a.par_chunks_mut(GRAIN)
+            .zip(b.par_chunks_mut(GRAIN))
+            .zip(c.par_chunks_mut(GRAIN))
+            .enumerate()
+            .for_each(|(i, ((a, b), c))| simd(|| f(i * GRAIN, a, b, c)));
     }
     #[cfg(target_arch = "wasm32")]
-    a.chunks_mut(GRAIN).zip(b.chunks_mut(GRAIN)).zip(c.chunks_mut(GRAIN)).enumerate().for_each(|(i, ((a, b), c))| simd(|| f(i * GRAIN, a, b, c)));
+    a.chunks_mut(GRAIN)
+        .zip(b.chunks_mut(GRAIN))
+        .zip(c.chunks_mut(GRAIN))
+        .enumerate()
+        .for_each(|(i, ((a, b), c))| simd(|| f(i * GRAIN, a, b, c)));
 }
 
 /// Run `f` compiled for AVX-512 (or AVX2) where the CPU has it: `f` is inlined into a function with those target
@@ -71,7 +93,11 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
         unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512dq") && std::arch::is_x86_feature_detected!("avx512vl") {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
             // SAFETY: the features were just detected.
             return unsafe { avx512(f) };
         }
@@ -151,14 +177,28 @@ pub struct View<'a> {
 /// C (m×n at `c_at` with row stride `ldc`) = alpha · A · B (+ C with `accumulate`), on this thread (callers run
 /// these inside their own parallel tasks). Every index the strides reach is checked against the slices first.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_into(m: usize, n: usize, k: usize, c: &mut [f32], c_at: usize, ldc: usize, accumulate: bool, a: View, b: View, alpha: f32) {
+pub fn gemm_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f32],
+    c_at: usize,
+    ldc: usize,
+    accumulate: bool,
+    a: View,
+    b: View,
+    alpha: f32,
+) {
     if m == 0 || n == 0 {
         return;
     }
     let last = |v: &View, rows: usize, cols: usize| v.at + (rows - 1) * v.rs + (cols.max(1) - 1) * v.cs;
     assert!(c_at + (m - 1) * ldc + n <= c.len(), "gemm_into: C out of range");
     if k > 0 {
-        assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len(), "gemm_into: an operand is out of range");
+        assert!(
+            last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len(),
+            "gemm_into: an operand is out of range"
+        );
     }
     // SAFETY: every element the strides address was bounds-checked above; c is borrowed mutably, a and b shared,
     // so they cannot overlap.

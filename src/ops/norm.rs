@@ -21,11 +21,32 @@ impl Norm {
     }
     /// y = rms(x + r), rstd per row.
     pub fn forward(&self, gpu: &Gpu, x: &GpuTensor, r: &GpuTensor, y: &GpuTensor, rstd: &GpuTensor) -> Result<Launch> {
-        gpu.launch(&crate::shader!("norm"), "forward", &[], &self.params(), &[(1, x), (2, r), (3, y), (4, rstd)], self.grid())
+        gpu.launch(
+            &crate::shader!("norm"),
+            "forward",
+            &[],
+            &self.params(),
+            &[(1, x), (2, r), (3, y), (4, rstd)],
+            self.grid(),
+        )
     }
     /// d(x + r) from y, dy and rstd.
-    pub fn backward(&self, gpu: &Gpu, y: &GpuTensor, dy: &GpuTensor, rstd: &GpuTensor, dsum: &GpuTensor) -> Result<Launch> {
-        gpu.launch(&crate::shader!("norm"), "backward", &[], &self.params(), &[(1, y), (2, dy), (3, dsum), (5, rstd)], self.grid())
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        y: &GpuTensor,
+        dy: &GpuTensor,
+        rstd: &GpuTensor,
+        dsum: &GpuTensor,
+    ) -> Result<Launch> {
+        gpu.launch(
+            &crate::shader!("norm"),
+            "backward",
+            &[],
+            &self.params(),
+            &[(1, y), (2, dy), (3, dsum), (5, rstd)],
+            self.grid(),
+        )
     }
 
     pub fn cpu_forward<F: Real>(&self, x: &[F], r: &[F], y: &mut [F], rstd: &mut [F]) {

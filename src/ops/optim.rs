@@ -33,13 +33,28 @@ impl Adam {
     fn params(&self, n: usize) -> Params {
         Params::new().u(n).u(0).u(0).u(0).f(self.wd).f(self.b1).f(self.b2).f(self.eps).f(0.0).f(0.0).f(0.0).f(0.0)
     }
-    pub fn launch(&self, gpu: &Gpu, hyper: &GpuTensor, grad: &GpuTensor, param: &GpuTensor, m: &GpuTensor, v: &GpuTensor) -> Result<Launch> {
+    pub fn launch(
+        &self,
+        gpu: &Gpu,
+        hyper: &GpuTensor,
+        grad: &GpuTensor,
+        param: &GpuTensor,
+        m: &GpuTensor,
+        v: &GpuTensor,
+    ) -> Result<Launch> {
         let entry = match self.kind {
             OptimizerKind::AdamAtan2 => "adam_atan2",
             OptimizerKind::Adamw => "adamw",
         };
         let n = param.len;
-        gpu.launch(&crate::shader!("optim"), entry, &[], &self.params(n), &[(1, grad), (2, param), (3, m), (4, v), (7, hyper)], gpu.grid(n, WG))
+        gpu.launch(
+            &crate::shader!("optim"),
+            entry,
+            &[],
+            &self.params(n),
+            &[(1, grad), (2, param), (3, m), (4, v), (7, hyper)],
+            gpu.grid(n, WG),
+        )
     }
     pub fn cpu<F: Real>(&self, hyper: &[F], grad: &[F], param: &mut [F], m: &mut [F], v: &mut [F]) {
         let f = |x: f32| F::from_f64(x as f64);
@@ -73,7 +88,14 @@ fn ema_params(n: usize, mu: f32) -> Params {
 /// ema = (1 − mu) · param + mu · ema
 pub fn ema(gpu: &Gpu, param: &GpuTensor, ema: &GpuTensor, mu: f32) -> Result<Launch> {
     let n = param.len;
-    gpu.launch(&crate::shader!("optim"), "ema_update", &[], &ema_params(n, mu), &[(2, param), (5, ema)], gpu.grid(n, WG))
+    gpu.launch(
+        &crate::shader!("optim"),
+        "ema_update",
+        &[],
+        &ema_params(n, mu),
+        &[(2, param), (5, ema)],
+        gpu.grid(n, WG),
+    )
 }
 pub fn cpu_ema<F: Real>(param: &[F], ema: &mut [F], mu: f32) {
     let mu = F::from_f64(mu as f64);
@@ -97,11 +119,30 @@ pub struct SignSgd {
 
 impl SignSgd {
     pub fn params(&self) -> Params {
-        Params::new().u(0).u(self.batch).u(self.ndim).u(0).f(self.wd).f(0.0).f(0.0).f(0.0).f(0.0).f(self.lr).f(0.0).f(0.0)
+        Params::new()
+            .u(0)
+            .u(self.batch)
+            .u(self.ndim)
+            .u(0)
+            .f(self.wd)
+            .f(0.0)
+            .f(0.0)
+            .f(0.0)
+            .f(0.0)
+            .f(self.lr)
+            .f(0.0)
+            .f(0.0)
     }
     pub fn launch(&self, gpu: &Gpu, grad: &GpuTensor, ids: &GpuTensor, weights: &GpuTensor) -> Result<Launch> {
         let n = self.batch * self.ndim;
-        gpu.launch(&crate::shader!("optim"), "sign_sgd", &[], &self.params(), &[(1, grad), (2, weights), (6, ids)], gpu.grid(n, WG))
+        gpu.launch(
+            &crate::shader!("optim"),
+            "sign_sgd",
+            &[],
+            &self.params(),
+            &[(1, grad), (2, weights), (6, ids)],
+            gpu.grid(n, WG),
+        )
     }
     pub fn cpu<F: Real>(&self, grad: &[F], ids: &[i32], weights: &mut [F]) {
         let (lr, wd) = (F::from_f64(self.lr as f64), F::from_f64(self.wd as f64));

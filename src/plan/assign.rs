@@ -63,42 +63,23 @@ pub fn plan(s: &Schedule, max_binding_bytes: u64) -> anyhow::Result<Plan> {
     let mut buffers: Vec<BufferPlan> = Vec::new();
 
     // Persistent tensors carry state across replays: one buffer each.
-    for (t, td) in s
-        .tensors
-        .iter()
-        .enumerate()
-        .filter(|(_, td)| td.role.is_persistent())
-    {
+    for (t, td) in s.tensors.iter().enumerate().filter(|(_, td)| td.role.is_persistent()) {
         buffer_of[t] = buffers.len();
-        buffers.push(BufferPlan {
-            bytes: aligned(td.bytes),
-            tensors: vec![t],
-            role: td.role,
-        });
+        buffers.push(BufferPlan { bytes: aligned(td.bytes), tensors: vec![t], role: td.role });
     }
 
     // Greedy by size: largest first (ties: earlier start, then id), first-fit into a buffer none of
     // whose tensors overlap in time; the buffer grows to its largest tensor (the first one placed).
-    let mut order: Vec<TensorId> = (0..n)
-        .filter(|&t| !s.tensors[t].role.is_persistent())
-        .collect();
+    let mut order: Vec<TensorId> = (0..n).filter(|&t| !s.tensors[t].role.is_persistent()).collect();
     order.sort_by_key(|&t| (std::cmp::Reverse(s.tensors[t].bytes), lifetimes[t].0, t));
     let first_shared = buffers.len();
     for t in order {
         let lt = lifetimes[t];
-        let fit = (first_shared..buffers.len()).find(|&b| {
-            buffers[b]
-                .tensors
-                .iter()
-                .all(|&u| !overlaps(lifetimes[u], lt))
-        });
+        let fit =
+            (first_shared..buffers.len()).find(|&b| buffers[b].tensors.iter().all(|&u| !overlaps(lifetimes[u], lt)));
         let b = fit.unwrap_or_else(|| {
             let role = s.tensors[t].role;
-            buffers.push(BufferPlan {
-                bytes: 0,
-                tensors: Vec::new(),
-                role,
-            });
+            buffers.push(BufferPlan { bytes: 0, tensors: Vec::new(), role });
             buffers.len() - 1
         });
         buffers[b].bytes = buffers[b].bytes.max(aligned(s.tensors[t].bytes));
@@ -109,12 +90,7 @@ pub fn plan(s: &Schedule, max_binding_bytes: u64) -> anyhow::Result<Plan> {
         b.tensors.sort_by_key(|&t| (lifetimes[t].0, t));
     }
 
-    let p = Plan {
-        buffer_of,
-        buffers,
-        lifetimes,
-        num_dispatches: s.dispatches.len(),
-    };
+    let p = Plan { buffer_of, buffers, lifetimes, num_dispatches: s.dispatches.len() };
     check_plan(s, &p)?;
     Ok(p)
 }
@@ -125,10 +101,7 @@ pub fn plan(s: &Schedule, max_binding_bytes: u64) -> anyhow::Result<Plan> {
 /// (which wgpu would reject as a read-only + writable binding of one buffer).
 pub fn check_plan(s: &Schedule, p: &Plan) -> anyhow::Result<()> {
     let n = s.tensors.len();
-    ensure!(
-        p.buffer_of.len() == n && p.lifetimes.len() == n,
-        "plan does not match the schedule's {n} tensors"
-    );
+    ensure!(p.buffer_of.len() == n && p.lifetimes.len() == n, "plan does not match the schedule's {n} tensors");
     for (b, buf) in p.buffers.iter().enumerate() {
         ensure!(
             buf.bytes > 0 && buf.bytes % BUFFER_ALIGN == 0,
@@ -137,16 +110,8 @@ pub fn check_plan(s: &Schedule, p: &Plan) -> anyhow::Result<()> {
         );
         let mut spans: Vec<(usize, usize, TensorId)> = Vec::new();
         for &t in &buf.tensors {
-            let td = s
-                .tensors
-                .get(t)
-                .ok_or_else(|| anyhow::anyhow!("buffer {b}: bad tensor id {t}"))?;
-            ensure!(
-                p.buffer_of[t] == b,
-                "tensor '{}' listed in buffer {b} but mapped to {}",
-                td.name,
-                p.buffer_of[t]
-            );
+            let td = s.tensors.get(t).ok_or_else(|| anyhow::anyhow!("buffer {b}: bad tensor id {t}"))?;
+            ensure!(p.buffer_of[t] == b, "tensor '{}' listed in buffer {b} but mapped to {}", td.name, p.buffer_of[t]);
             ensure!(
                 td.bytes <= buf.bytes,
                 "tensor '{}' ({} bytes) does not fit buffer {b} ({} bytes)",
@@ -225,12 +190,7 @@ impl Plan {
     fn live_bytes_where(&self, keep: impl Fn(Role) -> bool) -> Vec<u64> {
         // at least one slot, so a dispatch-free schedule still shows its persistent buffers
         let mut live = vec![0u64; self.num_dispatches.max(1)];
-        for (b, buf) in self
-            .buffers
-            .iter()
-            .enumerate()
-            .filter(|(_, buf)| keep(buf.role))
-        {
+        for (b, buf) in self.buffers.iter().enumerate().filter(|(_, buf)| keep(buf.role)) {
             let (lo, hi) = self.buffer_span(b);
             for v in live.iter_mut().take(hi + 1).skip(lo) {
                 *v += buf.bytes;
@@ -247,10 +207,7 @@ impl Plan {
     /// Live bytes per dispatch without parameters, gradients, optimizer state, EMA and carry.
     pub fn activation_live_bytes(&self) -> Vec<u64> {
         self.live_bytes_where(|r| {
-            !matches!(
-                r,
-                Role::Parameter | Role::Gradient | Role::OptimizerState | Role::Ema | Role::Carry
-            )
+            !matches!(r, Role::Parameter | Role::Gradient | Role::OptimizerState | Role::Ema | Role::Carry)
         })
     }
 

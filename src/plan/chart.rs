@@ -63,14 +63,7 @@ fn text(img: &mut RgbImage, mut x: i64, y: i64, k: i64, s: &str, c: Rgb<u8>) -> 
             for (r, bits) in rows.iter().enumerate() {
                 for col in 0..3 {
                     if bits & (4 >> col) != 0 {
-                        fill(
-                            img,
-                            x + col * k,
-                            y + r as i64 * k,
-                            x + (col + 1) * k,
-                            y + (r as i64 + 1) * k,
-                            c,
-                        );
+                        fill(img, x + col * k, y + r as i64 * k, x + (col + 1) * k, y + (r as i64 + 1) * k, c);
                     }
                 }
             }
@@ -81,17 +74,8 @@ fn text(img: &mut RgbImage, mut x: i64, y: i64, k: i64, s: &str, c: Rgb<u8>) -> 
 }
 
 /// Renders the chart to `path` (PNG), writing a temp file first and renaming it into place.
-pub fn draw_png(
-    s: &Schedule,
-    p: &Plan,
-    path: &Path,
-    width: u32,
-    height: u32,
-) -> anyhow::Result<()> {
-    ensure!(
-        width >= 64 && height >= 64,
-        "chart size {width}x{height} too small (min 64x64)"
-    );
+pub fn draw_png(s: &Schedule, p: &Plan, path: &Path, width: u32, height: u32) -> anyhow::Result<()> {
+    ensure!(width >= 64 && height >= 64, "chart size {width}x{height} too small (min 64x64)");
     let mut img = RgbImage::from_pixel(width, height, BG);
     let (w, h) = (width as i64, height as i64);
     let k = if h >= 400 && w >= 600 { 2 } else { 1 }; // font / swatch scale
@@ -100,10 +84,7 @@ pub fn draw_png(
 
     // Legend: swatch + name for each role present, wrapping lines.
     let (mut lx, mut ly) = (m, m);
-    for r in Role::ALL
-        .into_iter()
-        .filter(|&r| s.tensors.iter().any(|t| t.role == r))
-    {
+    for r in Role::ALL.into_iter().filter(|&r| s.tensors.iter().any(|t| t.role == r)) {
         let label_w = 4 * k * r.name().len() as i64;
         if lx + 7 * k + label_w > w - m && lx > m {
             lx = m;
@@ -119,10 +100,7 @@ pub fn draw_png(
     let curve_bottom = h - m;
     let curve_top = curve_bottom - (h / 4).max(8);
     let bars_bottom = curve_top - m;
-    ensure!(
-        bars_bottom > bars_top,
-        "chart height {height} too small for the legend"
-    );
+    ensure!(bars_bottom > bars_top, "chart height {height} too small for the legend");
 
     let nd = p.num_dispatches.max(1) as i64;
     let xat = |d: usize| x0 + (d as i64) * (x1 - x0) / nd;
@@ -139,14 +117,7 @@ pub fn draw_png(
         for &t in &buf.tensors {
             let (a, z) = p.lifetimes[t];
             let (xa, xb) = (xat(a), xat(z + 1).max(xat(a) + 1));
-            fill(
-                &mut img,
-                xa,
-                ya + pad,
-                xb,
-                yb - pad,
-                role_color(s.tensors[t].role),
-            );
+            fill(&mut img, xa, ya + pad, xb, yb - pad, role_color(s.tensors[t].role));
             if xb - xa >= 3 {
                 fill(&mut img, xa, ya + pad, xa + 1, yb - pad, INK); // tensor boundary
             }
@@ -158,14 +129,7 @@ pub fn draw_png(
     let act = p.activation_live_bytes();
     let (peak_d, peak) = p.peak();
     let ch = curve_bottom - curve_top;
-    let yof = |v: u64| {
-        curve_bottom
-            - if peak == 0 {
-                0
-            } else {
-                (v as f64 / peak as f64 * ch as f64).round() as i64
-            }
-    };
+    let yof = |v: u64| curve_bottom - if peak == 0 { 0 } else { (v as f64 / peak as f64 * ch as f64).round() as i64 };
     for (d, (&v, &a)) in live.iter().zip(&act).enumerate() {
         let (xa, xb) = (xat(d), xat(d + 1).max(xat(d) + 1));
         fill(&mut img, xa, yof(v), xb, curve_bottom, LIVE);
@@ -178,20 +142,14 @@ pub fn draw_png(
     fill(&mut img, px, bars_top, px + k, curve_bottom, PEAK);
     let label = format!("peak {}", super::report::human_bytes(peak));
     let lw = 4 * k * label.len() as i64;
-    let tx = if px + 2 * k + lw <= x1 {
-        px + 2 * k
-    } else {
-        (px - 2 * k - lw).max(x0)
-    };
+    let tx = if px + 2 * k + lw <= x1 { px + 2 * k } else { (px - 2 * k - lw).max(x0) };
     text(&mut img, tx, curve_top, k, &label, PEAK);
 
     // Atomic write: temp file in the same directory, then rename over the target.
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
-    img.save_with_format(tmp, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    img.save_with_format(tmp, image::ImageFormat::Png).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }

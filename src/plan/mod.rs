@@ -29,12 +29,7 @@ impl Schedule {
     /// Declares an f32/i32/u32 tensor (4 bytes per element) and returns its id.
     pub fn tensor(&mut self, name: impl Into<String>, role: Role, shape: &[usize]) -> TensorId {
         let elems: u64 = shape.iter().map(|&d| d as u64).product();
-        self.tensors.push(TensorDesc {
-            name: name.into(),
-            role,
-            shape: shape.to_vec(),
-            bytes: 4 * elems,
-        });
+        self.tensors.push(TensorDesc { name: name.into(), role, shape: shape.to_vec(), bytes: 4 * elems });
         self.tensors.len() - 1
     }
 
@@ -65,10 +60,7 @@ impl Schedule {
         for d in &self.dispatches {
             for &t in d.reads.iter().chain(&d.writes) {
                 if t >= n {
-                    bail!(
-                        "dispatch '{}' uses tensor id {t}, but only {n} tensors are declared",
-                        d.name
-                    );
+                    bail!("dispatch '{}' uses tensor id {t}, but only {n} tensors are declared", d.name);
                 }
             }
             for &t in &d.reads {
@@ -88,11 +80,7 @@ impl Schedule {
         }
         if let Some(t) = (0..n).find(|&t| !self.tensors[t].role.is_persistent() && !written[t]) {
             let td = &self.tensors[t];
-            bail!(
-                "{} tensor '{}' is declared but never written",
-                td.role.name(),
-                td.name
-            );
+            bail!("{} tensor '{}' is declared but never written", td.role.name(), td.name);
         }
         Ok(())
     }
@@ -118,25 +106,14 @@ impl Schedule {
         self.tensors
             .iter()
             .zip(span)
-            .map(|(td, s)| {
-                if td.role.is_persistent() {
-                    (0, end)
-                } else {
-                    s.unwrap_or((0, 0))
-                }
-            })
+            .map(|(td, s)| if td.role.is_persistent() { (0, end) } else { s.unwrap_or((0, 0)) })
             .collect()
     }
 
     /// Flops of all dispatches, and of those that only recompute checkpointed activations.
     pub fn flops(&self) -> (u64, u64) {
         let step = self.dispatches.iter().map(|d| d.flops).sum();
-        let re = self
-            .dispatches
-            .iter()
-            .filter(|d| d.recompute)
-            .map(|d| d.flops)
-            .sum();
+        let re = self.dispatches.iter().filter(|d| d.recompute).map(|d| d.flops).sum();
         (step, re)
     }
 

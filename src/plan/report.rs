@@ -70,12 +70,7 @@ pub fn human_bytes(b: u64) -> String {
 
 /// FLOP count with a decimal prefix.
 pub fn human_flops(f: u64) -> String {
-    const UNITS: [(&str, f64); 4] = [
-        ("TFLOP", 1e12),
-        ("GFLOP", 1e9),
-        ("MFLOP", 1e6),
-        ("kFLOP", 1e3),
-    ];
+    const UNITS: [(&str, f64); 4] = [("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)];
     match UNITS.iter().find(|(_, s)| f as f64 >= *s) {
         Some((u, s)) => format!("{:.2} {u}", f as f64 / s),
         None => format!("{f} FLOP"),
@@ -118,11 +113,7 @@ impl Report {
             .iter()
             .map(|b| BufferReport {
                 bytes: b.bytes,
-                tensors: b
-                    .tensors
-                    .iter()
-                    .map(|&t| s.tensors[t].name.clone())
-                    .collect(),
+                tensors: b.tensors.iter().map(|&t| s.tensors[t].name.clone()).collect(),
                 role: b.role,
             })
             .collect();
@@ -136,11 +127,7 @@ impl Report {
             step_flops,
             num_dispatches: s.dispatches.len(),
             peak_dispatch,
-            bytes_by_role: p
-                .bytes_by_role()
-                .into_iter()
-                .map(|(r, b)| (r.name().to_string(), b))
-                .collect(),
+            bytes_by_role: p.bytes_by_role().into_iter().map(|(r, b)| (r.name().to_string(), b)).collect(),
             buffers,
             tensors,
         }
@@ -191,11 +178,7 @@ impl Report {
             human_bytes(self.peak_bytes),
             self.peak_dispatch
         );
-        let _ = writeln!(
-            o,
-            "  activation peak   {:>12}",
-            human_bytes(self.activation_peak_bytes)
-        );
+        let _ = writeln!(o, "  activation peak   {:>12}", human_bytes(self.activation_peak_bytes));
         if let Some(none) = self.none_peak_bytes {
             let _ = writeln!(o, "  peak w/o ckpt     {:>12}", human_bytes(none));
         }
@@ -211,11 +194,7 @@ impl Report {
 
     fn write_tensors(&self, o: &mut String, verbose: bool) {
         let _ = writeln!(o, "\ntensors:");
-        let _ = writeln!(
-            o,
-            "  {:<16} {:>12} {:>13} {:>7}  name",
-            "role", "size", "lifetime", "buffer"
-        );
+        let _ = writeln!(o, "  {:<16} {:>12} {:>13} {:>7}  name", "role", "size", "lifetime", "buffer");
         if verbose || self.tensors.len() <= COLLAPSE_ROWS {
             for t in &self.tensors {
                 let life = format!("{}..={}", t.first, t.last);
@@ -243,26 +222,14 @@ impl Report {
         for (role, pat, ts) in &groups {
             let lo = ts.iter().map(|t| t.bytes).min().unwrap_or(0);
             let hi = ts.iter().map(|t| t.bytes).max().unwrap_or(0);
-            let size = if lo == hi {
-                human_bytes(lo)
-            } else {
-                format!("<={}", human_bytes(hi))
-            };
+            let size = if lo == hi { human_bytes(lo) } else { format!("<={}", human_bytes(hi)) };
             let first = ts.iter().map(|t| t.first).min().unwrap_or(0);
             let last = ts.iter().map(|t| t.last).max().unwrap_or(0);
             let mut bufs: Vec<usize> = ts.iter().map(|t| t.buffer).collect();
             bufs.sort_unstable();
             bufs.dedup();
-            let buf = if bufs.len() == 1 {
-                bufs[0].to_string()
-            } else {
-                format!("{} bufs", bufs.len())
-            };
-            let name = if ts.len() == 1 {
-                ts[0].name.clone()
-            } else {
-                format!("{pat}  (x{})", ts.len())
-            };
+            let buf = if bufs.len() == 1 { bufs[0].to_string() } else { format!("{} bufs", bufs.len()) };
+            let name = if ts.len() == 1 { ts[0].name.clone() } else { format!("{pat}  (x{})", ts.len()) };
             let _ = writeln!(
                 o,
                 "  {:<16} {:>12} {:>13} {:>7}  {}",
@@ -273,49 +240,24 @@ impl Report {
                 name
             );
         }
-        let _ = writeln!(
-            o,
-            "  ({} tensors in {} groups; verbose lists each)",
-            self.tensors.len(),
-            groups.len()
-        );
+        let _ = writeln!(o, "  ({} tensors in {} groups; verbose lists each)", self.tensors.len(), groups.len());
     }
 
     fn write_buffers(&self, o: &mut String, verbose: bool) {
         let _ = writeln!(o, "\nbuffers:");
         let _ = writeln!(o, "  {:>5} {:>12}  {:<16} tensors", "#", "size", "role");
-        let shown = if verbose {
-            self.buffers.len()
-        } else {
-            self.buffers.len().min(COLLAPSE_ROWS)
-        };
+        let shown = if verbose { self.buffers.len() } else { self.buffers.len().min(COLLAPSE_ROWS) };
         for (i, b) in self.buffers.iter().enumerate().take(shown) {
-            let k = if verbose {
-                b.tensors.len()
-            } else {
-                b.tensors.len().min(NAMES_PER_BUFFER)
-            };
+            let k = if verbose { b.tensors.len() } else { b.tensors.len().min(NAMES_PER_BUFFER) };
             let mut names = b.tensors[..k].join(", ");
             if k < b.tensors.len() {
                 let _ = write!(names, ", ... (+{} more)", b.tensors.len() - k);
             }
-            let _ = writeln!(
-                o,
-                "  {:>5} {:>12}  {:<16} {}",
-                i,
-                human_bytes(b.bytes),
-                b.role.name(),
-                names
-            );
+            let _ = writeln!(o, "  {:>5} {:>12}  {:<16} {}", i, human_bytes(b.bytes), b.role.name(), names);
         }
         if shown < self.buffers.len() {
             let rest: u64 = self.buffers[shown..].iter().map(|b| b.bytes).sum();
-            let _ = writeln!(
-                o,
-                "  ... {} more buffers, {}",
-                self.buffers.len() - shown,
-                human_bytes(rest)
-            );
+            let _ = writeln!(o, "  ... {} more buffers, {}", self.buffers.len() - shown, human_bytes(rest));
         }
     }
 }

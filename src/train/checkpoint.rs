@@ -16,8 +16,10 @@ pub const STATE_FILE: &str = "state.safetensors";
 
 /// Save the weights alone (official names, config metadata).
 pub fn save_weights(path: &Path, cfg: &Config, w: &Weights) -> Result<()> {
-    let named: Vec<(String, Vec<usize>, &[f32])> = w.tensors.iter().map(|(n, (s, d))| (n.clone(), s.clone(), d.as_slice())).collect();
-    let meta = HashMap::from([("config".to_string(), serde_json::to_string(cfg)?), ("format".to_string(), "pt".to_string())]);
+    let named: Vec<(String, Vec<usize>, &[f32])> =
+        w.tensors.iter().map(|(n, (s, d))| (n.clone(), s.clone(), d.as_slice())).collect();
+    let meta =
+        HashMap::from([("config".to_string(), serde_json::to_string(cfg)?), ("format".to_string(), "pt".to_string())]);
     write_atomic(path, &to_safetensors(&named, meta)?)
 }
 
@@ -65,7 +67,8 @@ impl Saved {
         let m = meta.metadata().clone().with_context(|| format!("{}: no metadata", path.display()))?;
         let get = |k: &str| m.get(k).with_context(|| format!("{}: no {k:?} metadata", path.display()));
         let cfg = Config::from_json(get("config")?)?;
-        let state: TrainerState = serde_json::from_str(get("trainer")?).with_context(|| format!("{}: trainer state", path.display()))?;
+        let state: TrainerState =
+            serde_json::from_str(get("trainer")?).with_context(|| format!("{}: trainer state", path.display()))?;
         let batch: usize = get("batch")?.parse().with_context(|| format!("{}: batch", path.display()))?;
         let raw = Weights::from_safetensors(&bytes, "raw.").with_context(|| format!("{}", path.display()))?;
         raw.check(&cfg.model).with_context(|| format!("{}", path.display()))?;

@@ -67,7 +67,14 @@ pub struct Trainer<'d> {
 }
 
 impl<'d> Trainer<'d> {
-    pub fn new(dev: &'d Device, cfg: Config, batch: usize, checkpoint: Checkpoint, weights: &Weights, seed: u64) -> Result<Self> {
+    pub fn new(
+        dev: &'d Device,
+        cfg: Config,
+        batch: usize,
+        checkpoint: Checkpoint,
+        weights: &Weights,
+        seed: u64,
+    ) -> Result<Self> {
         ensure!(batch > 0, "batch must be positive");
         let o = StepOptions::trainer(&cfg.train, batch, checkpoint);
         let update = o.update.expect("the trainer's program updates");
@@ -118,7 +125,11 @@ impl<'d> Trainer<'d> {
     /// One supervision step for every slot, then one optimizer step.
     pub fn step(&mut self, data: &Dataset, total_steps: u64) -> Result<StepMetrics> {
         let (b, l) = (self.batch, data.seq_len);
-        ensure!(l == self.cfg.model.seq_len, "data sequence length {l} differs from the model's {}", self.cfg.model.seq_len);
+        ensure!(
+            l == self.cfg.model.seq_len,
+            "data sequence length {l} differs from the model's {}",
+            self.cfg.model.seq_len
+        );
         let mut reset = vec![0i32; b];
         for i in 0..b {
             if self.state.slots[i].halted {
@@ -127,7 +138,8 @@ impl<'d> Trainer<'d> {
                 reset[i] = 1;
             }
         }
-        let (mut tokens, mut labels, mut ids) = (Vec::with_capacity(b * l), Vec::with_capacity(b * l), Vec::with_capacity(b));
+        let (mut tokens, mut labels, mut ids) =
+            (Vec::with_capacity(b * l), Vec::with_capacity(b * l), Vec::with_capacity(b));
         for s in &self.state.slots {
             let e = data.example(s.sample);
             tokens.extend(e.input.iter().map(|&t| t as i32));
@@ -153,7 +165,8 @@ impl<'d> Trainer<'d> {
             s.steps += 1;
             let explore = self.state.rng.f64() < m.halt_exploration_prob;
             // Drawn from [2, N_sup]; with N_sup < 2 there is nothing to explore.
-            let min_steps = if explore && m.halt_max_steps >= 2 { 2 + self.state.rng.below(m.halt_max_steps - 1) } else { 0 };
+            let min_steps =
+                if explore && m.halt_max_steps >= 2 { 2 + self.state.rng.below(m.halt_max_steps - 1) } else { 0 };
             s.halted = halts(s.steps, q[2 * i], m.halt_max_steps, t.halt_tau, min_steps);
             halted_mask[i] = s.halted;
         }
@@ -251,11 +264,29 @@ pub struct EvalReport {
 
 /// Evaluate `w` on up to `limit` examples of `data`: all N_sup steps, no early halt (as the official
 /// evaluation), plus the halting view at τ.
-pub fn evaluate(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: usize, limit: usize, tau: f64) -> Result<EvalReport> {
+pub fn evaluate(
+    dev: &Device,
+    cfg: &Config,
+    w: &Weights,
+    data: &Dataset,
+    batch: usize,
+    limit: usize,
+    tau: f64,
+) -> Result<EvalReport> {
     let n = data.len().min(limit);
     ensure!(n > 0, "no examples to evaluate");
-    ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
-    ensure!(data.vocab_size <= cfg.model.vocab_size, "data vocabulary {} exceeds the model's {}", data.vocab_size, cfg.model.vocab_size);
+    ensure!(
+        data.seq_len == cfg.model.seq_len,
+        "data sequence length {} differs from the model's {}",
+        data.seq_len,
+        cfg.model.seq_len
+    );
+    ensure!(
+        data.vocab_size <= cfg.model.vocab_size,
+        "data vocabulary {} exceeds the model's {}",
+        data.vocab_size,
+        cfg.model.vocab_size
+    );
     let batch = batch.min(n);
     let (prog, h, plan) = plan_for(cfg, batch, dev.max_binding())?;
     let mut ex = dev.exec(&prog, &plan)?;
@@ -314,14 +345,24 @@ pub fn evaluate(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: 
             halt_recall: if a[5] > 0.0 { a[3] / a[5] } else { f64::NAN },
         })
         .collect();
-    Ok(EvalReport { examples: n, steps, halted_exact_accuracy: halted_correct / n as f64, avg_halt_steps: halt_steps / n as f64 })
+    Ok(EvalReport {
+        examples: n,
+        steps,
+        halted_exact_accuracy: halted_correct / n as f64,
+        avg_halt_steps: halt_steps / n as f64,
+    })
 }
 
 /// Every example's answer after all N_sup supervision steps (no early halt): argmax tokens and q_halt.
 pub fn predict(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: usize) -> Result<Vec<(Vec<u8>, f32)>> {
     let n = data.len();
     ensure!(n > 0, "no examples to predict");
-    ensure!(data.seq_len == cfg.model.seq_len, "data sequence length {} differs from the model's {}", data.seq_len, cfg.model.seq_len);
+    ensure!(
+        data.seq_len == cfg.model.seq_len,
+        "data sequence length {} differs from the model's {}",
+        data.seq_len,
+        cfg.model.seq_len
+    );
     let batch = batch.min(n);
     let (prog, h, plan) = plan_for(cfg, batch, dev.max_binding())?;
     let mut ex = dev.exec(&prog, &plan)?;

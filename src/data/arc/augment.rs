@@ -17,35 +17,25 @@ pub struct ArcAug {
 const FACTORIAL: [u32; 10] = [1, 1, 2, 6, 24, 120, 720, 5040, 40320, 362880];
 
 impl ArcAug {
-    pub const IDENTITY: ArcAug = ArcAug {
-        dihedral: 0,
-        colours: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    };
+    pub const IDENTITY: ArcAug = ArcAug { dihedral: 0, colours: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] };
 
     pub fn random(rng: &mut SplitMix64) -> Self {
         let mut colours = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
         rng.shuffle(&mut colours[1..]);
-        ArcAug {
-            dihedral: rng.below(8) as u8,
-            colours,
-        }
+        ArcAug { dihedral: rng.below(8) as u8, colours }
     }
 
     /// `dihedral + 8 * rank`, the rank being the colour permutation's index in lexicographic order
     /// (the identity is code 0).
     pub fn code(&self) -> u32 {
         let p = &self.colours[1..];
-        let rank: u32 = (0..9)
-            .map(|i| p[i + 1..].iter().filter(|&&x| x < p[i]).count() as u32 * FACTORIAL[8 - i])
-            .sum();
+        let rank: u32 =
+            (0..9).map(|i| p[i + 1..].iter().filter(|&&x| x < p[i]).count() as u32 * FACTORIAL[8 - i]).sum();
         self.dihedral as u32 + 8 * rank
     }
 
     pub fn from_code(code: u32) -> Result<Self> {
-        ensure!(
-            code < 8 * FACTORIAL[9],
-            "augmentation code {code} out of range"
-        );
+        ensure!(code < 8 * FACTORIAL[9], "augmentation code {code} out of range");
         let mut rank = code / 8;
         let mut left: Vec<u8> = (1..=9).collect();
         let mut colours = [0u8; 10];
@@ -54,10 +44,7 @@ impl ArcAug {
             colours[i + 1] = left.remove((rank / f) as usize);
             rank %= f;
         }
-        Ok(ArcAug {
-            dihedral: (code % 8) as u8,
-            colours,
-        })
+        Ok(ArcAug { dihedral: (code % 8) as u8, colours })
     }
 
     /// The augmentation that undoes this one.
@@ -66,21 +53,14 @@ impl ArcAug {
         for (c, &to) in self.colours.iter().enumerate() {
             colours[to as usize] = c as u8;
         }
-        ArcAug {
-            dihedral: DIHEDRAL_INVERSE[self.dihedral as usize],
-            colours,
-        }
+        ArcAug { dihedral: DIHEDRAL_INVERSE[self.dihedral as usize], colours }
     }
 
     /// Recolours, then transforms (the two commute).
     pub fn apply(&self, g: &Grid) -> Grid {
         let recoloured: Vec<u8> = g.cells.iter().map(|&c| self.colours[c as usize]).collect();
         let (h, w) = dihedral_shape(self.dihedral, g.h, g.w);
-        Grid {
-            h,
-            w,
-            cells: dihedral(&recoloured, g.h, g.w, self.dihedral),
-        }
+        Grid { h, w, cells: dihedral(&recoloured, g.h, g.w, self.dihedral) }
     }
 
     /// Maps a grid in the augmented frame back to the original frame.

@@ -37,10 +37,7 @@ fn grids_hash<G: Borrow<Grid>>(grids: impl Iterator<Item = G>) -> u64 {
 }
 
 fn all_grids(task: &Task) -> impl Iterator<Item = &Grid> {
-    task.train
-        .iter()
-        .chain(&task.test)
-        .flat_map(|p| std::iter::once(&p.input).chain(&p.output))
+    task.train.iter().chain(&task.test).flat_map(|p| std::iter::once(&p.input).chain(&p.output))
 }
 
 /// The original plus up to `n` distinct random variants (5n tries, as the official builder).
@@ -61,19 +58,11 @@ fn variants(task: &Task, n: usize, rng: &mut SplitMix64) -> Vec<ArcAug> {
 
 /// Adds the pairs (augmented) as examples, translated at random when given `rng`. A pair without an output
 /// gets ignored (PAD) labels.
-fn push_pairs(
-    ds: &mut Dataset,
-    pairs: &[Pair],
-    aug: &ArcAug,
-    id: u32,
-    mut rng: Option<&mut SplitMix64>,
-) {
+fn push_pairs(ds: &mut Dataset, pairs: &[Pair], aug: &ArcAug, id: u32, mut rng: Option<&mut SplitMix64>) {
     for p in pairs {
         let input = aug.apply(&p.input);
         let output = p.output.as_ref().map(|o| aug.apply(o));
-        let (h, w) = output
-            .as_ref()
-            .map_or((input.h, input.w), |o| (input.h.max(o.h), input.w.max(o.w)));
+        let (h, w) = output.as_ref().map_or((input.h, input.w), |o| (input.h.max(o.h), input.w.max(o.w)));
         let (r, c) = match rng.as_deref_mut() {
             Some(rng) => (rng.below(CANVAS - h + 1), rng.below(CANVAS - w + 1)),
             None => (0, 0),
@@ -107,13 +96,7 @@ pub fn build(opts: &ArcBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<
         let augs = variants(task, opts.augmentations, &mut task_rng);
         for aug in &augs {
             let mut translate = opts.translate.then_some(&mut task_rng);
-            push_pairs(
-                &mut train,
-                &task.train,
-                aug,
-                next_id,
-                translate.as_deref_mut(),
-            );
+            push_pairs(&mut train, &task.train, aug, next_id, translate.as_deref_mut());
             if is_eval {
                 push_pairs(&mut test, &task.test, aug, next_id, None);
                 test.end_puzzle(aug.code());

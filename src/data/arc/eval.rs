@@ -48,15 +48,7 @@ pub struct Report {
 
 /// Answers from tasks read with [`super::read`].
 pub fn answers(tasks: &[Task]) -> Answers {
-    tasks
-        .iter()
-        .map(|t| {
-            (
-                t.id.clone(),
-                t.test.iter().map(|p| p.output.clone()).collect(),
-            )
-        })
-        .collect()
+    tasks.iter().map(|t| (t.id.clone(), t.test.iter().map(|p| p.output.clone()).collect())).collect()
 }
 
 fn group_names(ds: &Dataset) -> Result<Vec<String>> {
@@ -65,16 +57,8 @@ fn group_names(ds: &Dataset) -> Result<Vec<String>> {
         .get("group_names")
         .and_then(|v| v.as_array())
         .ok_or_else(|| anyhow!("dataset meta has no group_names"))?;
-    let names: Vec<String> = names
-        .iter()
-        .map(|v| v.as_str().unwrap_or_default().to_string())
-        .collect();
-    ensure!(
-        names.len() == ds.num_groups(),
-        "{} group names for {} groups",
-        names.len(),
-        ds.num_groups()
-    );
+    let names: Vec<String> = names.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+    ensure!(names.len() == ds.num_groups(), "{} group names for {} groups", names.len(), ds.num_groups());
     Ok(names)
 }
 
@@ -84,14 +68,9 @@ pub fn answers_from_dataset(test: &Dataset) -> Result<Answers> {
     let mut out = Answers::new();
     for (g, name) in names.into_iter().enumerate() {
         let p = test.group_indices[g] as usize;
-        ensure!(
-            test.augmentations[p] == 0,
-            "group {name} does not start with its original puzzle"
-        );
+        ensure!(test.augmentations[p] == 0, "group {name} does not start with its original puzzle");
         let examples = test.puzzle_indices[p] as usize..test.puzzle_indices[p + 1] as usize;
-        let grids = examples
-            .map(|i| test.example(i).label)
-            .map(|l| (!l.iter().all(|&t| t == PAD)).then(|| crop(l)));
+        let grids = examples.map(|i| test.example(i).label).map(|l| (!l.iter().all(|&t| t == PAD)).then(|| crop(l)));
         out.insert(name, grids.collect());
     }
     Ok(out)
@@ -113,11 +92,7 @@ pub fn origins(test: &Dataset) -> Result<Vec<Origin>> {
         for p in test.group_indices[g] as usize..test.group_indices[g + 1] as usize {
             let first = test.puzzle_indices[p] as usize;
             for i in first..test.puzzle_indices[p + 1] as usize {
-                out.push(Origin {
-                    task_id: name.clone(),
-                    test_index: i - first,
-                    augmentation: test.augmentations[p],
-                });
+                out.push(Origin { task_id: name.clone(), test_index: i - first, augmentation: test.augmentations[p] });
             }
         }
     }
@@ -136,24 +111,12 @@ struct Tally {
 pub fn evaluate(answers: &Answers, predictions: &[Prediction]) -> Result<Report> {
     let mut votes: HashMap<(&str, usize), Tally> = HashMap::new();
     for pred in predictions {
-        let context = || {
-            format!(
-                "prediction for task {} test {}",
-                pred.task_id, pred.test_index
-            )
-        };
-        let Some(truths) = answers.get(&pred.task_id) else {
-            bail!("{}: unknown task", context())
-        };
+        let context = || format!("prediction for task {} test {}", pred.task_id, pred.test_index);
+        let Some(truths) = answers.get(&pred.task_id) else { bail!("{}: unknown task", context()) };
         if pred.test_index >= truths.len() {
             bail!("{}: the task has {} test inputs", context(), truths.len());
         }
-        ensure!(
-            pred.tokens.len() == SEQ_LEN,
-            "{}: {} tokens, expected {SEQ_LEN}",
-            context(),
-            pred.tokens.len()
-        );
+        ensure!(pred.tokens.len() == SEQ_LEN, "{}: {} tokens, expected {SEQ_LEN}", context(), pred.tokens.len());
         let aug = ArcAug::from_code(pred.augmentation).with_context(context)?;
         let grid = crop(&pred.tokens);
         if grid.h == 0 {
@@ -161,9 +124,7 @@ pub fn evaluate(answers: &Answers, predictions: &[Prediction]) -> Result<Report>
         }
         let grid = aug.invert(&grid);
         let q = 1.0 / (1.0 + (-(pred.q_halt as f64)).exp());
-        let tally = votes
-            .entry((pred.task_id.as_str(), pred.test_index))
-            .or_default();
+        let tally = votes.entry((pred.task_id.as_str(), pred.test_index)).or_default();
         let list = &mut tally.answers;
         let k = *tally.index.entry(grid.clone()).or_insert_with(|| {
             list.push((grid, 0, 0.0));
@@ -185,11 +146,7 @@ pub fn evaluate(answers: &Answers, predictions: &[Prediction]) -> Result<Report>
                 .map(|tally| tally.answers)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(grid, count, sum)| Candidate {
-                    grid,
-                    count,
-                    mean_q: sum / count as f64,
-                })
+                .map(|(grid, count, sum)| Candidate { grid, count, mean_q: sum / count as f64 })
                 .collect();
             ranked.sort_by(|a, b| b.count.cmp(&a.count).then(b.mean_q.total_cmp(&a.mean_q)));
             if let Some(truth) = truth {
@@ -209,10 +166,7 @@ pub fn evaluate(answers: &Answers, predictions: &[Prediction]) -> Result<Report>
         }
         report.ranked.insert(task.clone(), ranked_task);
     }
-    report.pass = totals
-        .iter()
-        .map(|t| if scored > 0 { t / scored as f64 } else { 0.0 })
-        .collect();
+    report.pass = totals.iter().map(|t| if scored > 0 { t / scored as f64 } else { 0.0 }).collect();
     Ok(report)
 }
 
@@ -220,11 +174,7 @@ impl Report {
     /// `{task_id: [{"attempt_1": grid, "attempt_2": grid}, ...]}`: the top two answers per test input
     /// (the best twice when there is one, `[[0]]` when there is none).
     pub fn submission(&self) -> serde_json::Value {
-        let blank = Grid {
-            h: 1,
-            w: 1,
-            cells: vec![0],
-        };
+        let blank = Grid { h: 1, w: 1, cells: vec![0] };
         let tasks = self.ranked.iter().map(|(task, inputs)| {
             let attempts = inputs.iter().map(|ranked| {
                 let first = ranked.first().map_or(&blank, |c| &c.grid);

@@ -10,10 +10,7 @@ mod eval;
 
 pub use augment::ArcAug;
 pub use build::{build, ArcBuild};
-pub use eval::{
-    answers, answers_from_dataset, evaluate, origins, Candidate, Origin, Prediction, Report,
-    PASS_KS,
-};
+pub use eval::{answers, answers_from_dataset, evaluate, origins, Candidate, Origin, Prediction, Report, PASS_KS};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde::Deserialize;
@@ -60,10 +57,7 @@ impl Grid {
     pub fn from_rows(rows: &[Vec<u8>]) -> Result<Grid> {
         let h = rows.len();
         let w = rows.first().map_or(0, Vec::len);
-        ensure!(
-            (1..=CANVAS).contains(&h) && (1..=CANVAS).contains(&w),
-            "grid is {h}x{w}, expected 1..30 x 1..30"
-        );
+        ensure!((1..=CANVAS).contains(&h) && (1..=CANVAS).contains(&w), "grid is {h}x{w}, expected 1..30 x 1..30");
         if let Some(r) = rows.iter().position(|row| row.len() != w) {
             bail!("row {r} has {} cells, expected {w}", rows[r].len());
         }
@@ -75,19 +69,13 @@ impl Grid {
     }
 
     pub fn rows(&self) -> Vec<Vec<u8>> {
-        self.cells
-            .chunks(self.w.max(1))
-            .map(<[u8]>::to_vec)
-            .collect()
+        self.cells.chunks(self.w.max(1)).map(<[u8]>::to_vec).collect()
     }
 }
 
 /// The grid placed at `(row, col)` on the canvas with its EOS border, as tokens.
 pub fn to_canvas(grid: &Grid, row: usize, col: usize) -> Vec<u8> {
-    assert!(
-        row + grid.h <= CANVAS && col + grid.w <= CANVAS,
-        "grid does not fit the canvas"
-    );
+    assert!(row + grid.h <= CANVAS && col + grid.w <= CANVAS, "grid does not fit the canvas");
     let mut out = vec![PAD; SEQ_LEN];
     for r in 0..grid.h {
         for c in 0..grid.w {
@@ -113,18 +101,14 @@ pub fn crop(tokens: &[u8]) -> Grid {
     let is_colour = |t: u8| (2..12).contains(&t);
     let (mut best, mut size, mut width) = (0, (0, 0), CANVAS);
     for r in 0..CANVAS {
-        width = (0..width)
-            .find(|&c| !is_colour(tokens[r * CANVAS + c]))
-            .unwrap_or(width);
+        width = (0..width).find(|&c| !is_colour(tokens[r * CANVAS + c])).unwrap_or(width);
         if (r + 1) * width > best {
             best = (r + 1) * width;
             size = (r + 1, width);
         }
     }
     let (h, w) = size;
-    let cells = (0..h)
-        .flat_map(|r| tokens[r * CANVAS..r * CANVAS + w].iter().map(|t| t - 2))
-        .collect();
+    let cells = (0..h).flat_map(|r| tokens[r * CANVAS..r * CANVAS + w].iter().map(|t| t - 2)).collect();
     Grid { h, w, cells }
 }
 
@@ -147,12 +131,9 @@ pub fn parse_task(id: &str, value: serde_json::Value) -> Result<Task> {
         ensure!(!raw.is_empty(), "no {split} pairs");
         let mut out = Vec::with_capacity(raw.len());
         for (i, p) in raw.into_iter().enumerate() {
-            let input =
-                Grid::from_rows(&p.input).with_context(|| format!("{split} pair {i} input"))?;
+            let input = Grid::from_rows(&p.input).with_context(|| format!("{split} pair {i} input"))?;
             let output = match p.output {
-                Some(rows) => Some(
-                    Grid::from_rows(&rows).with_context(|| format!("{split} pair {i} output"))?,
-                ),
+                Some(rows) => Some(Grid::from_rows(&rows).with_context(|| format!("{split} pair {i} output"))?),
                 None if need_output => bail!("{split} pair {i} has no output"),
                 None => None,
             };
@@ -160,29 +141,16 @@ pub fn parse_task(id: &str, value: serde_json::Value) -> Result<Task> {
         }
         Ok(out)
     };
-    Ok(Task {
-        id: id.to_string(),
-        train: pairs(raw.train, "train", true)?,
-        test: pairs(raw.test, "test", false)?,
-    })
+    Ok(Task { id: id.to_string(), train: pairs(raw.train, "train", true)?, test: pairs(raw.test, "test", false)? })
 }
 
 impl ArcData {
     /// Adds a task read from `source`, or handles its error.
-    fn add(
-        &mut self,
-        source: &Path,
-        eval: bool,
-        id: &str,
-        value: serde_json::Value,
-        skip_bad: bool,
-    ) -> Result<()> {
+    fn add(&mut self, source: &Path, eval: bool, id: &str, value: serde_json::Value, skip_bad: bool) -> Result<()> {
         match parse_task(id, value) {
             Ok(task) if eval => self.eval.push(task),
             Ok(task) => self.train.push(task),
-            Err(e) if skip_bad => self
-                .skipped
-                .push(format!("{}: task {id}: {e:#}", source.display())),
+            Err(e) if skip_bad => self.skipped.push(format!("{}: task {id}: {e:#}", source.display())),
             Err(e) => bail!("{}: task {id}: {e:#}", source.display()),
         }
         Ok(())
@@ -198,38 +166,23 @@ pub fn read(path: &Path, skip_bad: bool) -> Result<ArcData> {
         list_json(path, &mut files)?;
         for file in files {
             let rel = file.strip_prefix(path).unwrap_or(&file);
-            let eval = rel
-                .components()
-                .any(|c| matches!(c.as_os_str().to_str(), Some("evaluation" | "eval")));
-            let id = file
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_string();
+            let eval = rel.components().any(|c| matches!(c.as_os_str().to_str(), Some("evaluation" | "eval")));
+            let id = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
             let value = read_json(&file)?;
             data.add(&file, eval, &id, value, skip_bad)?;
         }
     } else {
         let serde_json::Value::Object(bundle) = read_json(path)? else {
-            bail!(
-                "{}: expected an object {{\"train\": {{..}}, \"eval\": {{..}}}}",
-                path.display()
-            );
+            bail!("{}: expected an object {{\"train\": {{..}}, \"eval\": {{..}}}}", path.display());
         };
         for (split, tasks) in bundle {
             let eval = match split.as_str() {
                 "train" | "training" => false,
                 "eval" | "evaluation" => true,
-                other => bail!(
-                    "{}: unknown split {other:?} (expected train or eval)",
-                    path.display()
-                ),
+                other => bail!("{}: unknown split {other:?} (expected train or eval)", path.display()),
             };
             let serde_json::Value::Object(tasks) = tasks else {
-                bail!(
-                    "{}: split {split:?} is not an object of tasks",
-                    path.display()
-                );
+                bail!("{}: split {split:?} is not an object of tasks", path.display());
             };
             for (id, value) in tasks {
                 data.add(path, eval, &id, value, skip_bad)?;
@@ -248,11 +201,8 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
 
 /// All `*.json` files under `dir`, recursively, sorted.
 fn list_json(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
-    let mut paths: Vec<_> = entries
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
+    let entries = std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+    let mut paths: Vec<_> = entries.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
     paths.sort();
     for p in paths {
         if p.is_dir() {

@@ -2,9 +2,7 @@
 //! and the maze train/test builder. With augmentation every training maze forms a group with its 8
 //! dihedral images (augmentation code = transform id); the test split is never augmented.
 
-use super::{
-    check_path, dihedral, generate_many, shortest_distance, side, to_tokens, Maze, MazeGen, VOCAB,
-};
+use super::{check_path, dihedral, generate_many, shortest_distance, side, to_tokens, Maze, MazeGen, VOCAB};
 use crate::data::dataset::{histogram, Built, Dataset};
 use crate::data::input::{column, read_text, Loaded};
 use crate::data::rng::SplitMix64;
@@ -39,9 +37,7 @@ pub fn read_file(path: &Path, skip_bad: bool) -> Result<Loaded<Maze>> {
         let f = fields(line);
         if columns.is_none() {
             let header: Vec<&str> = f.iter().map(|h| h.trim()).collect();
-            if let (Some(q), Some(a)) =
-                (column(&header, &["question"]), column(&header, &["answer"]))
-            {
+            if let (Some(q), Some(a)) = (column(&header, &["question"]), column(&header, &["answer"])) {
                 columns = Some((q, a));
                 continue;
             }
@@ -75,28 +71,11 @@ fn path_length(m: &Maze) -> usize {
 
 /// Builds the maze train and test datasets. `progress(done, total)` follows maze generation.
 pub fn build(opts: &MazeBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<Built> {
-    let maker = Maker {
-        read: read_file,
-        generate: generate_many,
-        key: question,
-        keep: Box::new(|_| true),
-    };
+    let maker = Maker { read: read_file, generate: generate_many, key: question, keep: Box::new(|_| true) };
     let mut rng = SplitMix64::new(opts.sources.seed);
     let split = opts.sources.load(&maker, &mut rng, progress)?;
-    let Some(cells) = split
-        .train
-        .first()
-        .or(split.test.first())
-        .map(|m| m.question.len())
-    else {
-        bail!("no mazes")
-    };
-    if let Some(m) = split
-        .train
-        .iter()
-        .chain(&split.test)
-        .find(|m| m.question.len() != cells)
-    {
+    let Some(cells) = split.train.first().or(split.test.first()).map(|m| m.question.len()) else { bail!("no mazes") };
+    if let Some(m) = split.train.iter().chain(&split.test).find(|m| m.question.len() != cells) {
         bail!("mixed maze sizes: {cells} and {} cells", m.question.len());
     }
     let src = &opts.sources;
@@ -113,10 +92,7 @@ pub fn build(opts: &MazeBuild, progress: &mut dyn FnMut(usize, usize)) -> Result
         VOCAB,
         meta("test", src.test.as_ref().map_or_else(|| Source::describe_all(&src.train), Source::describe), 1),
     );
-    for (ds, mazes, augs) in [
-        (&mut train, &split.train, augs),
-        (&mut test, &split.test, 1),
-    ] {
+    for (ds, mazes, augs) in [(&mut train, &split.train, augs), (&mut test, &split.test, 1)] {
         for m in mazes {
             for t in 0..augs {
                 ds.push(&dihedral(&m.question, t), &dihedral(&m.answer, t), 0);
@@ -127,14 +103,8 @@ pub fn build(opts: &MazeBuild, progress: &mut dyn FnMut(usize, usize)) -> Result
     }
     let mut built = Built::new("maze", train, test);
     built.summary.histograms = vec![
-        (
-            "train path length".into(),
-            histogram(split.train.iter().map(path_length)),
-        ),
-        (
-            "test path length".into(),
-            histogram(split.test.iter().map(path_length)),
-        ),
+        ("train path length".into(), histogram(split.train.iter().map(path_length))),
+        ("test path length".into(), histogram(split.test.iter().map(path_length))),
     ];
     built.summary.skipped = split.skipped;
     Ok(built)

@@ -23,12 +23,7 @@ pub struct MazeGen {
 impl MazeGen {
     /// `hard` asks for a shortest path of at least size²/8 steps (112 on 30x30).
     pub fn new(size: usize, hard: bool) -> Self {
-        MazeGen {
-            size,
-            min_path: if hard { size * size / 8 } else { 0 },
-            loops: 0.1,
-            max_attempts: 1000,
-        }
+        MazeGen { size, min_path: if hard { size * size / 8 } else { 0 }, loops: 0.1, max_attempts: 1000 }
     }
 }
 
@@ -47,16 +42,12 @@ fn carve(n: usize, loops: f64, rng: &mut SplitMix64) -> Vec<u8> {
     grid[at(start / m, start % m)] = OPEN;
     while let Some(&cur) = stack.last() {
         let (i, j) = (cur / m, cur % m);
-        let next: Vec<usize> = [
-            (i > 0, cur.wrapping_sub(m)),
-            (i + 1 < m, cur + m),
-            (j > 0, cur.wrapping_sub(1)),
-            (j + 1 < m, cur + 1),
-        ]
-        .into_iter()
-        .filter(|&(ok, c)| ok && !seen[c])
-        .map(|(_, c)| c)
-        .collect();
+        let next: Vec<usize> =
+            [(i > 0, cur.wrapping_sub(m)), (i + 1 < m, cur + m), (j > 0, cur.wrapping_sub(1)), (j + 1 < m, cur + 1)]
+                .into_iter()
+                .filter(|&(ok, c)| ok && !seen[c])
+                .map(|(_, c)| c)
+                .collect();
         if next.is_empty() {
             stack.pop();
             continue;
@@ -89,11 +80,8 @@ fn attempt(opts: &MazeGen, rng: &mut SplitMix64) -> Option<Maze> {
     let open: Vec<usize> = (0..n * n).filter(|&c| question[c] == OPEN).collect();
     let s = open[rng.below(open.len())];
     let dist = bfs(&question, n, s, |t| t == OPEN, &mut vec![0; n * n]);
-    let far: Vec<usize> = open
-        .iter()
-        .copied()
-        .filter(|&c| dist[c] != u32::MAX && dist[c] as usize >= opts.min_path.max(1))
-        .collect();
+    let far: Vec<usize> =
+        open.iter().copied().filter(|&c| dist[c] != u32::MAX && dist[c] as usize >= opts.min_path.max(1)).collect();
     if far.is_empty() {
         return None;
     }
@@ -113,12 +101,7 @@ pub fn generate(opts: &MazeGen, rng: &mut SplitMix64) -> Result<Maze> {
             return Ok(m);
         }
     }
-    bail!(
-        "no {0}x{0} maze with a path of {1}+ steps in {2} attempts",
-        opts.size,
-        opts.min_path,
-        opts.max_attempts
-    )
+    bail!("no {0}x{0} maze with a path of {1}+ steps in {2} attempts", opts.size, opts.min_path, opts.max_attempts)
 }
 
 /// `count` distinct mazes, none in `exclude`, deterministic given `seed`; `progress(done, count)`.
@@ -130,13 +113,5 @@ pub fn generate_many(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Maze>> {
     let what = format!("{0}x{0} mazes", opts.size);
-    distinct(
-        count,
-        seed,
-        exclude,
-        |m: &Maze| &m.question,
-        &what,
-        progress,
-        |rng| generate(opts, rng),
-    )
+    distinct(count, seed, exclude, |m: &Maze| &m.question, &what, progress, |rng| generate(opts, rng))
 }

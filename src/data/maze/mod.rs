@@ -31,10 +31,7 @@ pub struct Maze {
 /// Side of a square grid of `len` cells.
 pub fn side(len: usize) -> Result<usize> {
     let n = (len as f64).sqrt().round() as usize;
-    ensure!(
-        n * n == len && n > 0,
-        "maze has {len} cells, not a square number"
-    );
+    ensure!(n * n == len && n > 0, "maze has {len} cells, not a square number");
     Ok(n)
 }
 
@@ -50,23 +47,11 @@ pub fn to_tokens(text: &str) -> Result<Vec<u8>> {
 
 /// Tokens -> text ('?' for PAD or out-of-range tokens).
 pub fn to_text(tokens: &[u8]) -> String {
-    tokens
-        .iter()
-        .map(|&t| {
-            CHARSET
-                .chars()
-                .nth((t as usize).wrapping_sub(1))
-                .unwrap_or('?')
-        })
-        .collect()
+    tokens.iter().map(|&t| CHARSET.chars().nth((t as usize).wrapping_sub(1)).unwrap_or('?')).collect()
 }
 
 fn find(maze: &[u8], token: u8) -> Result<usize> {
-    let mut cells = maze
-        .iter()
-        .enumerate()
-        .filter(|&(_, &t)| t == token)
-        .map(|(i, _)| i);
+    let mut cells = maze.iter().enumerate().filter(|&(_, &t)| t == token).map(|(i, _)| i);
     let name = if token == START { "S" } else { "G" };
     match (cells.next(), cells.next()) {
         (Some(i), None) => Ok(i),
@@ -77,24 +62,13 @@ fn find(maze: &[u8], token: u8) -> Result<usize> {
 
 /// Breadth-first distances from `from`, moving between cells for which `pass` holds
 /// (`u32::MAX` = unreachable); `parent` gets each reached cell's predecessor.
-fn bfs(
-    maze: &[u8],
-    n: usize,
-    from: usize,
-    pass: impl Fn(u8) -> bool,
-    parent: &mut [usize],
-) -> Vec<u32> {
+fn bfs(maze: &[u8], n: usize, from: usize, pass: impl Fn(u8) -> bool, parent: &mut [usize]) -> Vec<u32> {
     let mut dist = vec![u32::MAX; maze.len()];
     let mut queue = VecDeque::from([from]);
     dist[from] = 0;
     while let Some(c) = queue.pop_front() {
         let (r, k) = (c / n, c % n);
-        let steps = [
-            (r > 0, c.wrapping_sub(n)),
-            (r + 1 < n, c + n),
-            (k > 0, c.wrapping_sub(1)),
-            (k + 1 < n, c + 1),
-        ];
+        let steps = [(r > 0, c.wrapping_sub(n)), (r + 1 < n, c + n), (k > 0, c.wrapping_sub(1)), (k + 1 < n, c + 1)];
         for (ok, d) in steps {
             if ok && dist[d] == u32::MAX && pass(maze[d]) {
                 dist[d] = dist[c] + 1;
@@ -137,12 +111,7 @@ pub fn solve(question: &[u8]) -> Result<Vec<u8>> {
 /// Checks that `label` is `question` with a shortest S..G path marked: marks only on open cells, the
 /// marked cells connect S to G, and there are exactly (shortest distance - 1) of them.
 pub fn check_path(question: &[u8], label: &[u8]) -> Result<()> {
-    ensure!(
-        label.len() == question.len(),
-        "label has {} cells, maze has {}",
-        label.len(),
-        question.len()
-    );
+    ensure!(label.len() == question.len(), "label has {} cells, maze has {}", label.len(), question.len());
     let n = side(question.len())?;
     for (i, (&q, &l)) in question.iter().zip(label).enumerate() {
         let ok = l == q || (q == OPEN && l == PATH);
@@ -155,23 +124,11 @@ pub fn check_path(question: &[u8], label: &[u8]) -> Result<()> {
             to_text(&[q])
         );
     }
-    let Some(shortest) = shortest_distance(question)? else {
-        bail!("G cannot be reached from S")
-    };
+    let Some(shortest) = shortest_distance(question)? else { bail!("G cannot be reached from S") };
     let marks = label.iter().filter(|&&t| t == PATH).count();
-    ensure!(
-        marks + 1 == shortest,
-        "path marks {marks} cells, a shortest path has {}",
-        shortest - 1
-    );
+    ensure!(marks + 1 == shortest, "path marks {marks} cells, a shortest path has {}", shortest - 1);
     let (s, g) = (find(question, START)?, find(question, GOAL)?);
-    let dist = bfs(
-        label,
-        n,
-        s,
-        |t| t == PATH || t == GOAL,
-        &mut vec![0; label.len()],
-    );
+    let dist = bfs(label, n, s, |t| t == PATH || t == GOAL, &mut vec![0; label.len()]);
     ensure!(dist[g] != u32::MAX, "marked cells do not connect S to G");
     Ok(())
 }

@@ -30,12 +30,7 @@ fn block_permutation(n: usize, b: usize, rng: &mut SplitMix64) -> Vec<usize> {
 impl Augment {
     /// The identity on an `n x n` grid.
     pub fn identity(n: usize) -> Self {
-        Augment {
-            digits: (0..=n as u8).collect(),
-            transpose: false,
-            rows: (0..n).collect(),
-            cols: (0..n).collect(),
-        }
+        Augment { digits: (0..=n as u8).collect(), transpose: false, rows: (0..n).collect(), cols: (0..n).collect() }
     }
 
     /// A random augmentation for an `n x n` grid (n = 4 or 9).
@@ -47,12 +42,7 @@ impl Augment {
         let transpose = rng.f64() < 0.5;
         let rows = block_permutation(n, b, rng);
         let cols = block_permutation(n, b, rng);
-        Augment {
-            digits,
-            transpose,
-            rows,
-            cols,
-        }
+        Augment { digits, transpose, rows, cols }
     }
 
     /// Applies the augmentation to a grid (puzzle or solution alike).

@@ -1,7 +1,7 @@
 //! Builds the Sudoku train/test datasets: every training puzzle forms a group with its augmentations;
 //! test puzzles are not augmented. All puzzle identifiers are 0 (Sudoku has no per-puzzle embedding).
 
-use super::{clues, format_grid, generate_many, rate, read_file, Rating, side, to_tokens, Augment, GenOptions, Puzzle};
+use super::{clues, format_grid, generate_many, rate, read_file, side, to_tokens, Augment, GenOptions, Puzzle, Rating};
 use crate::data::dataset::{histogram, Built, Dataset};
 use crate::data::rng::SplitMix64;
 use crate::data::source::{Maker, Source, Sources};
@@ -37,7 +37,11 @@ fn maker(ratings: &[Rating]) -> Maker<Puzzle, GenOptions> {
 
 /// Every puzzle of the training sources, in order (no split, no augmentation), e.g. to write as CSV;
 /// puzzles read from files are kept when `ratings` is empty or holds their rating.
-pub fn pool(sources: &Sources<GenOptions>, ratings: &[Rating], progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<Puzzle>> {
+pub fn pool(
+    sources: &Sources<GenOptions>,
+    ratings: &[Rating],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Puzzle>> {
     let sources = Sources { test: None, holdout: 0, max_train: None, ..sources.clone() };
     let mut rng = SplitMix64::new(sources.seed);
     Ok(sources.load(&maker(ratings), &mut rng, progress)?.train)
@@ -47,7 +51,13 @@ pub fn pool(sources: &Sources<GenOptions>, ratings: &[Rating], progress: &mut dy
 pub fn write_csv(path: &std::path::Path, puzzles: &[Puzzle]) -> Result<()> {
     let mut text = String::from("puzzle,solution,clues,rating\n");
     for p in puzzles {
-        let line = format!("{},{},{},{}\n", format_grid(&p.puzzle), format_grid(&p.solution), clues(&p.puzzle), rate(&p.puzzle));
+        let line = format!(
+            "{},{},{},{}\n",
+            format_grid(&p.puzzle),
+            format_grid(&p.solution),
+            clues(&p.puzzle),
+            rate(&p.puzzle)
+        );
         text += &line;
     }
     crate::data::input::write_atomic(path, text.as_bytes())
@@ -57,20 +67,8 @@ pub fn write_csv(path: &std::path::Path, puzzles: &[Puzzle]) -> Result<()> {
 pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<Built> {
     let mut rng = SplitMix64::new(opts.sources.seed);
     let split = opts.sources.load(&maker(&opts.ratings), &mut rng, progress)?;
-    let Some(cells) = split
-        .train
-        .first()
-        .or(split.test.first())
-        .map(|p| p.puzzle.len())
-    else {
-        bail!("no puzzles")
-    };
-    if let Some(p) = split
-        .train
-        .iter()
-        .chain(&split.test)
-        .find(|p| p.puzzle.len() != cells)
-    {
+    let Some(cells) = split.train.first().or(split.test.first()).map(|p| p.puzzle.len()) else { bail!("no puzzles") };
+    if let Some(p) = split.train.iter().chain(&split.test).find(|p| p.puzzle.len() != cells) {
         bail!("mixed grid sizes: {cells} and {} cells", p.puzzle.len());
     }
     let n = side(cells)?;
@@ -93,11 +91,7 @@ pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Resu
         train.end_puzzle(0);
         for k in 1..=opts.augmentations {
             let aug = Augment::random(n, &mut rng);
-            train.push(
-                &to_tokens(&aug.apply(&p.puzzle)),
-                &to_tokens(&aug.apply(&p.solution)),
-                0,
-            );
+            train.push(&to_tokens(&aug.apply(&p.puzzle)), &to_tokens(&aug.apply(&p.solution)), 0);
             train.end_puzzle(k as u32);
         }
         train.end_group();
@@ -109,14 +103,8 @@ pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Resu
     }
     let mut built = Built::new("sudoku", train, test);
     built.summary.histograms = vec![
-        (
-            "train clues".into(),
-            histogram(split.train.iter().map(|p| clues(&p.puzzle))),
-        ),
-        (
-            "test clues".into(),
-            histogram(split.test.iter().map(|p| clues(&p.puzzle))),
-        ),
+        ("train clues".into(), histogram(split.train.iter().map(|p| clues(&p.puzzle)))),
+        ("test clues".into(), histogram(split.test.iter().map(|p| clues(&p.puzzle)))),
     ];
     built.summary.skipped = split.skipped;
     Ok(built)

@@ -36,13 +36,7 @@ impl GenOptions {
             (4, true) => (Some((4, 4)), 0),
             (_, hard) => (None, hard as u64),
         };
-        GenOptions {
-            size,
-            clues,
-            rating: Vec::new(),
-            min_guesses,
-            max_attempts: 10_000,
-        }
+        GenOptions { size, clues, rating: Vec::new(), min_guesses, max_attempts: 10_000 }
     }
 }
 
@@ -70,7 +64,9 @@ fn attempt(opts: &GenOptions, rng: &mut SplitMix64) -> Option<Puzzle> {
     let effort = count_solutions(&puzzle, 2);
     (opts.clues.is_none() || left == target)
         .then_some(())
-        .filter(|_| effort.guesses >= opts.min_guesses && (opts.rating.is_empty() || opts.rating.contains(&rate(&puzzle))))
+        .filter(|_| {
+            effort.guesses >= opts.min_guesses && (opts.rating.is_empty() || opts.rating.contains(&rate(&puzzle)))
+        })
         .map(|_| Puzzle { puzzle, solution })
 }
 
@@ -92,11 +88,7 @@ pub fn generate(opts: &GenOptions, rng: &mut SplitMix64) -> Result<Puzzle> {
             Some((lo, hi)) if lo == hi => lo.to_string(),
             Some((lo, hi)) => format!("{lo}-{hi}"),
         },
-        if opts.rating.is_empty() {
-            String::new()
-        } else {
-            format!(" rated {:?}", opts.rating)
-        },
+        if opts.rating.is_empty() { String::new() } else { format!(" rated {:?}", opts.rating) },
         opts.min_guesses,
         opts.max_attempts
     )
@@ -112,13 +104,5 @@ pub fn generate_many(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Puzzle>> {
     let what = format!("{0}x{0} puzzles", opts.size);
-    distinct(
-        count,
-        seed,
-        exclude,
-        |p: &Puzzle| &p.puzzle,
-        &what,
-        progress,
-        |rng| generate(opts, rng),
-    )
+    distinct(count, seed, exclude, |p: &Puzzle| &p.puzzle, &what, progress, |rng| generate(opts, rng))
 }

@@ -12,8 +12,8 @@ mod solver;
 pub use augment::Augment;
 pub use build::{build, pool, write_csv, SudokuBuild, SudokuSource};
 pub use generate::{generate, generate_many, GenOptions};
-pub use read::{parse_text, read_file, read_file_column};
 pub use rate::{rate, Rating};
+pub use read::{parse_text, read_file, read_file_column};
 pub use solver::{count_solutions, needs_guessing, solve, solved_by_singles, Solve};
 
 use anyhow::{bail, Result};
@@ -63,11 +63,7 @@ pub(crate) fn geometry(n: usize) -> &'static Geometry {
                 cell_units.push(us);
             }
         }
-        Geometry {
-            n,
-            units,
-            cell_units,
-        }
+        Geometry { n, units, cell_units }
     })
 }
 
@@ -104,9 +100,7 @@ pub fn parse_grid(text: &str) -> Result<Vec<u8>> {
 
 /// The grid as one line, '.' for blanks.
 pub fn format_grid(grid: &[u8]) -> String {
-    grid.iter()
-        .map(|&d| if d == 0 { '.' } else { (b'0' + d) as char })
-        .collect()
+    grid.iter().map(|&d| if d == 0 { '.' } else { (b'0' + d) as char }).collect()
 }
 
 /// The grid drawn over several lines with box separators (readable back by [`parse_grid`]).
@@ -118,11 +112,7 @@ pub fn pretty(grid: &[u8]) -> String {
         let row: Vec<String> = (0..b)
             .map(|k| {
                 let cells = format_grid(&grid[r * n + k * b..r * n + (k + 1) * b]);
-                cells
-                    .chars()
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                cells.chars().map(String::from).collect::<Vec<_>>().join(" ")
             })
             .collect();
         let row = row.join(" | ");

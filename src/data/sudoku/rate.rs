@@ -187,10 +187,8 @@ impl Pencil {
                     }
                 }
                 // Hidden: k digits that only k cells can take.
-                let digits: Vec<u16> = (0..g.n)
-                    .map(|d| 1u16 << d)
-                    .filter(|&bit| open.iter().any(|&c| self.cand[c] & bit != 0))
-                    .collect();
+                let digits: Vec<u16> =
+                    (0..g.n).map(|d| 1u16 << d).filter(|&bit| open.iter().any(|&c| self.cand[c] & bit != 0)).collect();
                 for set in combinations(digits.len(), k) {
                     let mask = set.iter().fold(0u16, |m, &i| m | digits[i]);
                     let cells: Vec<usize> = open.iter().copied().filter(|&c| self.cand[c] & mask != 0).collect();
@@ -260,7 +258,11 @@ mod tests {
             let mut rounds = 0;
             loop {
                 for c in 0..81 {
-                    let ok = if pencil.cells[c] == 0 { pencil.cand[c] & (1 << (p.solution[c] - 1)) != 0 } else { pencil.cells[c] == p.solution[c] };
+                    let ok = if pencil.cells[c] == 0 {
+                        pencil.cand[c] & (1 << (p.solution[c] - 1)) != 0
+                    } else {
+                        pencil.cells[c] == p.solution[c]
+                    };
                     assert!(ok, "cell {c} lost its solution digit {} after {rounds} rounds", p.solution[c]);
                 }
                 rounds += 1;

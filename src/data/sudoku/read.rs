@@ -32,16 +32,12 @@ pub fn parse_text(text: &str, name: &str, skip_bad: bool) -> Result<Loaded<Puzzl
             let puzzle = column(&header, &["question", "puzzle", "quizzes", "quiz"]);
             let solution = column(&header, &["answer", "solution", "solutions"]);
             let Some(puzzle) = puzzle else {
-                bail!(
-                    "{name}:{}: header {line:?} has no puzzle column (question or puzzle)",
-                    i + 1
-                );
+                bail!("{name}:{}: header {line:?} has no puzzle column (question or puzzle)", i + 1);
             };
             columns = Some((puzzle, solution));
             continue;
         }
-        let record =
-            parse_record(line, columns, &mut cells).map_err(|e| anyhow!("{name}:{}: {e:#}", i + 1));
+        let record = parse_record(line, columns, &mut cells).map_err(|e| anyhow!("{name}:{}: {e:#}", i + 1));
         out.push(record, skip_bad)?;
     }
     Ok(out)
@@ -61,9 +57,7 @@ fn fields(line: &str, columns: Option<Columns>) -> Result<(&str, Option<&str>)> 
         }
         None if fields.len() > 1 => {
             let mut long = fields.into_iter().filter(|f| f.len() >= 16);
-            let puzzle = long
-                .next()
-                .ok_or_else(|| anyhow!("no puzzle field in CSV line"))?;
+            let puzzle = long.next().ok_or_else(|| anyhow!("no puzzle field in CSV line"))?;
             Ok((puzzle, long.next()))
         }
         None => Ok((line, None)),

@@ -28,11 +28,7 @@ struct State {
 impl State {
     /// `None` when the givens already clash or a digit is out of range.
     fn new(g: &Geometry, grid: &[u8]) -> Option<State> {
-        let mut s = State {
-            cells: [0; 81],
-            used: [0; 27],
-            empty: grid.len(),
-        };
+        let mut s = State { cells: [0; 81], used: [0; 27], empty: grid.len() };
         for (c, &d) in grid.iter().enumerate() {
             if d != 0 {
                 if d as usize > g.n || s.candidates(g, c) & (1 << (d - 1)) == 0 {
@@ -91,10 +87,7 @@ impl State {
                 while hidden != 0 {
                     let bit = hidden & hidden.wrapping_neg();
                     hidden ^= bit;
-                    let spot = unit
-                        .iter()
-                        .copied()
-                        .find(|&c| self.cells[c] == 0 && self.candidates(g, c) & bit != 0);
+                    let spot = unit.iter().copied().find(|&c| self.cells[c] == 0 && self.candidates(g, c) & bit != 0);
                     match spot {
                         Some(c) => self.place(g, c, bit.trailing_zeros() as u8 + 1),
                         None => return false,
@@ -135,9 +128,7 @@ impl Search<'_> {
             .map(|c| (c, s.candidates(self.g, c)))
             .min_by_key(|&(_, m)| m.count_ones())
             .expect("an empty cell");
-        let mut digits: Vec<u8> = (1..=self.g.n as u8)
-            .filter(|d| mask & (1 << (d - 1)) != 0)
-            .collect();
+        let mut digits: Vec<u8> = (1..=self.g.n as u8).filter(|d| mask & (1 << (d - 1)) != 0).collect();
         if let Some(rng) = self.rng.as_deref_mut() {
             rng.shuffle(&mut digits);
         }
@@ -158,12 +149,7 @@ fn search(grid: &[u8], limit: usize, rng: Option<&mut SplitMix64>) -> Solve {
         return Solve::default();
     };
     let g = geometry(n);
-    let mut search = Search {
-        g,
-        limit: limit.max(1),
-        rng,
-        out: Solve::default(),
-    };
+    let mut search = Search { g, limit: limit.max(1), rng, out: Solve::default() };
     if let Some(s) = State::new(g, grid) {
         search.run(s);
     }
@@ -197,7 +183,5 @@ pub fn needs_guessing(grid: &[u8]) -> bool {
 
 /// A random full grid of side `n` (random digit order at every branch).
 pub(super) fn random_solution(n: usize, rng: &mut SplitMix64) -> Vec<u8> {
-    search(&vec![0; n * n], 1, Some(rng))
-        .solution
-        .expect("an empty grid has solutions")
+    search(&vec![0; n * n], 1, Some(rng)).solution.expect("an empty grid has solutions")
 }
