@@ -47,7 +47,12 @@ fn attempt(opts: &GenOptions, rng: &mut SplitMix64) -> Option<Puzzle> {
     let mut puzzle = solution.clone();
     let mut order: Vec<usize> = (0..cells).collect();
     rng.shuffle(&mut order);
-    let target = opts.clues.map_or(0, |(lo, hi)| lo + rng.below(hi.saturating_sub(lo) + 1));
+    // An exact count draws nothing, so a seed gives the same puzzles as before ranges existed.
+    let target = match opts.clues {
+        None => 0,
+        Some((lo, hi)) if hi <= lo => lo,
+        Some((lo, hi)) => lo + rng.below(hi - lo + 1),
+    };
     let singles = opts.rating == [Rating::Singles];
     let mut left = cells;
     for c in order {
