@@ -424,4 +424,17 @@ fn puzzle_files_for_data_eval_and_solve() {
     std::fs::write(&bad, "level,puzzle,solution\n1,123,456\n").unwrap();
     let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", bad.to_str().unwrap()]);
     assert!(!ok && t.contains("bad.csv:2"), "{t}");
+    // Out-of-domain flags are refused by name (they used to panic or run with nonsense).
+    for (args, want) in [
+        (vec!["eval", "--batch", "0"], "--batch"),
+        (vec!["eval", "--limit", "0"], "--limit"),
+        (vec!["eval", "--halt", "1.5"], "not strictly between 0 and 1"),
+        (vec!["eval", "--halt", "NaN"], "not strictly between 0 and 1"),
+        (vec!["solve", "--halt", "-1"], "not strictly between 0 and 1"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--checkpoint", &ck, "--data", csv.to_str().unwrap()]);
+        let (ok, t) = run(&a);
+        assert!(!ok && t.contains(want), "{a:?}: {t}");
+    }
 }

@@ -227,3 +227,21 @@ fn plan(a: PlanArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// A halting threshold τ: strictly between 0 and 1 (q_halt is compared with log(τ/(1−τ))).
+pub fn parse_tau(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t < 1.0 => Ok(t),
+        Ok(t) => Err(format!("{t} is not strictly between 0 and 1")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// A count of at least 1.
+pub fn parse_positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}

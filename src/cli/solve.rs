@@ -23,7 +23,7 @@ pub struct SolveArgs {
     /// "# SGo"), or an ARC task JSON; '-' or nothing reads stdin
     puzzle: Option<String>,
     /// Stop when sigmoid(q_halt) > τ
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::parse_tau)]
     halt: f64,
     /// Run every supervision step, ignoring halting
     #[arg(long)]

@@ -72,12 +72,12 @@ pub struct EvalArgs {
     #[arg(long, default_value = "level")]
     by: String,
     /// Halting threshold τ for the halting view
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::parse_tau)]
     halt: f64,
     /// Evaluate at most N examples (of each row, for a puzzle file grouped --by a column)
-    #[arg(long, default_value_t = usize::MAX)]
+    #[arg(long, default_value_t = usize::MAX, value_parser = super::parse_positive)]
     limit: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::parse_positive)]
     batch: usize,
     /// Also write the report as JSON here
     #[arg(long)]
