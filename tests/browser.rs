@@ -68,6 +68,7 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
     run(&mut node, "node web/browser-test.mjs");
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
 
+    assert_eq!(r["cases"].as_array().unwrap().len(), cases.len(), "the page solved every case");
     for ((i, puzzle, native), case) in cases.iter().zip(r["cases"].as_array().unwrap()) {
         let want: Vec<String> = native
             .as_array()

@@ -408,6 +408,12 @@ fn puzzle_files_for_data_eval_and_solve() {
     assert!(!ok && t.contains("--index 7") && t.contains("puzzles 1 to 6"), "{t}");
     let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), &".".repeat(81)]);
     assert!(!ok && t.contains("not both"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "--data", "/nonexistent/puzzles.csv"]);
+    assert!(!ok && t.contains("/nonexistent/puzzles.csv: cannot read"), "{t}");
+    let (ok, t) = run(&["solve", "--checkpoint", &ck, "--index", "2", &".".repeat(81)]);
+    assert!(!ok && t.contains("--index picks a puzzle"), "{t}");
+    let (ok, t) = run(&["eval", "--task", "arc", "--checkpoint", &ck, "--data", csv.to_str().unwrap()]);
+    assert!(!ok && t.contains("not a puzzle file"), "{t}");
 
     for (args, want) in [
         (vec!["--clues", "35-30"], "the range is empty"),
@@ -430,7 +436,7 @@ fn puzzle_files_for_data_eval_and_solve() {
         (vec!["eval", "--limit", "0"], "--limit"),
         (vec!["eval", "--halt", "1.5"], "not strictly between 0 and 1"),
         (vec!["eval", "--halt", "NaN"], "not strictly between 0 and 1"),
-        (vec!["solve", "--halt", "-1"], "not strictly between 0 and 1"),
+        (vec!["solve", "--halt=-1"], "not strictly between 0 and 1"),
     ] {
         let mut a = args.clone();
         a.extend(["--checkpoint", &ck, "--data", csv.to_str().unwrap()]);

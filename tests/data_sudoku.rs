@@ -333,3 +333,25 @@ fn pools_files_and_generated_puzzles_and_writes_csv() {
     let (_, none) = sudoku::read_file_column(&csv, "level").unwrap();
     assert!(none.is_none());
 }
+
+/// A puzzle repeated across (or within) the training files is kept once, so the holdout cannot put one copy in
+/// each split; the summary says how many were dropped.
+#[test]
+fn repeated_puzzles_are_kept_once() {
+    let lines: Vec<String> = std::fs::read_to_string(KAIDOKU).unwrap().lines().take(6).map(String::from).collect();
+    let a = temp_file("a.csv", &(lines[..4].join("\n") + "\n"));
+    let b = temp_file("b.csv", &(format!("{}\n{}\n{}\n", lines[0], lines[3], lines[5])));
+    let sources = Sources {
+        train: vec![Source::File(a), Source::File(b)],
+        test: None,
+        holdout: 2,
+        max_train: None,
+        seed: 1,
+        skip_bad: false,
+    };
+    let built = sudoku::build(&SudokuBuild { sources, augmentations: 0, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
+    assert_eq!(built.train.len() + built.test.len(), 4, "3 + 2 distinct puzzles less the repeat: 4");
+    let train: std::collections::HashSet<&[u8]> = (0..built.train.len()).map(|i| built.train.example(i).input).collect();
+    assert!((0..built.test.len()).all(|i| !train.contains(built.test.example(i).input)));
+    assert!(built.summary.skipped.iter().any(|s| s.contains("1 repeated puzzles")), "{:?}", built.summary.skipped);
+}

@@ -63,15 +63,31 @@ function showStep(puzzle, v) {
   });
 }
 
-async function loadModel(index) {
+let loading = null; // the model load in flight; the controls wait for it
+let modelIndex = 0; // the model that is loaded
+
+function loadModel(index) {
+  if (!loading) {
+    loading = openModel(index).finally(() => { loading = null; $('load').disabled = false; });
+  }
+  return loading;
+}
+
+async function openModel(index) {
   state('loading');
   $('solve').disabled = true;
+  $('load').disabled = true;
   const m = models[index];
-  const bytes = new Uint8Array(await (await fetch(m.file)).arrayBuffer());
+  const response = await fetch(m.file);
+  if (!response.ok) throw new Error(`${m.file}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
   const forceCpu = new URLSearchParams(location.search).has('cpu');
   const hasGpu = !!navigator.gpu && !forceCpu;
   const t0 = performance.now();
-  solver = await WebSolver.create(bytes, hasGpu);
+  const next = await WebSolver.create(bytes, hasGpu);
+  if (solver) solver.free();
+  solver = next;
+  modelIndex = index;
   const ms = performance.now() - t0;
   let backend = solver.backend();
   if (!navigator.gpu) backend += ' (this browser has no navigator.gpu)';
@@ -120,14 +136,29 @@ function loadText(text) {
 // A pasted puzzle of the other size switches to the model for that size (its cell count decides; the Rust
 // parser still checks everything once loaded).
 async function loadPasted() {
+  if (busy || loading) return;
   const text = $('paste').value;
   const count = text.replace(/[\s|+\-]/g, '').length;
   const fits = models.findIndex((m) => m.side * m.side === count);
-  if (fits >= 0 && models[fits].side !== side && !busy) {
+  if (fits >= 0 && models[fits].side !== models[modelIndex].side) {
     $('model').value = String(fits);
-    await loadModel(fits);
+    if (!(await switchModel(fits, modelIndex))) return;
   }
   loadText(text);
+}
+
+// Loads model `index`; on failure says why, puts the menu back on `previous` and keeps the page usable.
+async function switchModel(index, previous) {
+  try {
+    await loadModel(index);
+    return true;
+  } catch (e) {
+    $('model').value = String(previous);
+    message(`Could not load ${models[index].file}: ${e.message || e}`);
+    state(solver ? 'ready' : 'error');
+    $('solve').disabled = !solver;
+    return false;
+  }
 }
 
 async function solve() {
@@ -183,7 +214,10 @@ async function main() {
     await init();
     models = await (await fetch('models.json')).json();
     $('model').innerHTML = models.map((m, i) => `<option value="${i}">${m.name}</option>`).join('');
-    $('model').addEventListener('change', (e) => loadModel(+e.target.value));
+    $('model').addEventListener('change', (e) => {
+      if (loading || busy) { e.target.value = String(modelIndex); return; }
+      switchModel(+e.target.value, modelIndex);
+    });
     $('example').addEventListener('change', (e) => {
       if (e.target.value === '') return;
       const p = models[+$('model').value].examples[+e.target.value].puzzle;

@@ -105,7 +105,7 @@ async function run(withGpu, model, puzzle, shot, other) {
     // A puzzle of the other size switches the model.
     await page.fill('#paste', other.puzzle);
     await page.click('#load');
-    await waitFor(page, ['ready'], 300000);
+    await waitFor(page, ['ready'], 60000);
     report.switched_to = await page.inputValue('#model');
     report.cells_after_switch = await page.$$eval('#grid input', (c) => c.length);
     report.message_after_switch = await page.textContent('#message');

@@ -154,18 +154,14 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 println!("wrote {}", path.display());
                 return Ok(());
             }
-            (
-                sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug, ratings: rating }, &mut progress)?,
-                src.out()?,
-            )
+            let out = src.out()?;
+            (sudoku::build(&sudoku::SudokuBuild { sources, augmentations: aug, ratings: rating }, &mut progress)?, out)
         }
-        DataCommand::Maze { src, size, hard, aug } => (
-            maze::build(
-                &maze::MazeBuild { sources: src.sources(maze::MazeGen::new(size, hard))?, augment: aug },
-                &mut progress,
-            )?,
-            src.out()?,
-        ),
+        DataCommand::Maze { src, size, hard, aug } => {
+            let out = src.out()?;
+            let sources = src.sources(maze::MazeGen::new(size, hard))?;
+            (maze::build(&maze::MazeBuild { sources, augment: aug }, &mut progress)?, out)
+        }
         DataCommand::Arc { from, aug, seed, skip_bad, out } => (
             arc::build(
                 &arc::ArcBuild { path: from, augmentations: aug, translate: true, seed, skip_bad },

@@ -38,9 +38,9 @@ pub struct SolveArgs {
     /// ARC: the dataset directory the model was trained on, to find the task's puzzle embedding
     #[arg(long)]
     data: Option<PathBuf>,
-    /// With a puzzle file in --data: which puzzle to solve (1 is the first)
-    #[arg(long, default_value_t = 1)]
-    index: usize,
+    /// With a puzzle file in --data: which puzzle to solve (1 is the first; default 1)
+    #[arg(long)]
+    index: Option<usize>,
 }
 
 /// What the text holds.
@@ -104,19 +104,23 @@ struct Answer {
 pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
     let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
     let (cfg, w) = checkpoint::load_weights(&path)?;
-    let from_file = a.data.as_ref().filter(|d| d.is_file());
+    // --data names a puzzle file unless it is a (dataset) directory; a missing file is reported as such.
+    let from_file = a.data.as_ref().filter(|d| !d.is_dir());
+    if a.index.is_some() && from_file.is_none() {
+        bail!("--index picks a puzzle from a puzzle file given with --data");
+    }
     let text = match (from_file, a.puzzle.as_deref()) {
         (Some(_), Some(p)) => bail!("give the puzzle ({p:?}) or a puzzle file in --data, not both"),
         (Some(file), None) => {
             let puzzles = sudoku::read_file(file, false)?.items;
+            let index = a.index.unwrap_or(1);
             ensure!(
-                (1..=puzzles.len()).contains(&a.index),
-                "--index {}: {} has puzzles 1 to {}",
-                a.index,
+                (1..=puzzles.len()).contains(&index),
+                "--index {index}: {} has puzzles 1 to {}",
                 file.display(),
                 puzzles.len()
             );
-            sudoku::format_grid(&puzzles[a.index - 1].puzzle)
+            sudoku::format_grid(&puzzles[index - 1].puzzle)
         }
         (None, Some(p)) if p != "-" => p.to_string(),
         (None, _) => {

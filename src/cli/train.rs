@@ -317,13 +317,21 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
         }
     }
     groups.retain(|(_, t)| !t.is_empty());
-    ensure!(!groups.is_empty(), "every test example occurs in the training set");
-    let dev = g.open()?;
+    match &train {
+        Some((dir, _)) => {
+            ensure!(!groups.is_empty(), "every test example of {} occurs in {}", a.data.display(), dir.display())
+        }
+        None => ensure!(!groups.is_empty(), "{}: the test split is empty", a.data.display()),
+    }
     if a.task == "arc" {
-        ensure!(groups.len() == 1, "arc evaluates a dataset directory");
+        ensure!(!a.data.is_file(), "--task arc evaluates a dataset directory, not a puzzle file");
+        let dev = g.open()?;
         return eval_arc(&dev, &cfg, &w, &groups[0].1, &a);
     }
-    if groups.len() == 1 {
+    let dev = g.open()?;
+    // A puzzle file with the --by column always gets the per-row table (and JSON), even with one row.
+    let grouped = groups.len() > 1 || groups[0].0.starts_with(&format!("{} ", a.by));
+    if !grouped {
         let r = evaluate(&dev, &cfg, &w, &groups[0].1, a.batch, a.limit, a.halt)?;
         println!("{} examples", r.examples);
         println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");

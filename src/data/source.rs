@@ -109,6 +109,11 @@ impl<G: std::fmt::Debug> Sources<G> {
             train.append(&mut load(src, seed, &exclude, done)?);
             done += src.count();
         }
+        // One copy of each puzzle, so a repeated one can never land in both splits.
+        let mut seen = HashSet::new();
+        let before = train.len();
+        train.retain(|t| seen.insert((maker.key)(t).to_vec()));
+        let repeated = before - train.len();
         let test = match &self.test {
             Some(src) => {
                 let exclude = train.iter().map(|t| (maker.key)(t).to_vec()).collect();
@@ -126,6 +131,9 @@ impl<G: std::fmt::Debug> Sources<G> {
                 }
             }
         };
+        if repeated > 0 {
+            skipped.push(format!("{repeated} repeated puzzles dropped from the training sources"));
+        }
         if let Some(max) = self.max_train.filter(|&m| m < train.len()) {
             rng.shuffle(&mut train);
             train.truncate(max);
