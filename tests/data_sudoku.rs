@@ -351,7 +351,8 @@ fn repeated_puzzles_are_kept_once() {
     };
     let built = sudoku::build(&SudokuBuild { sources, augmentations: 0, ratings: Vec::new() }, &mut |_, _| {}).unwrap();
     assert_eq!(built.train.len() + built.test.len(), 4, "3 + 2 distinct puzzles less the repeat: 4");
-    let train: std::collections::HashSet<&[u8]> = (0..built.train.len()).map(|i| built.train.example(i).input).collect();
+    let train: std::collections::HashSet<&[u8]> =
+        (0..built.train.len()).map(|i| built.train.example(i).input).collect();
     assert!((0..built.test.len()).all(|i| !train.contains(built.test.example(i).input)));
     assert!(built.summary.skipped.iter().any(|s| s.contains("1 repeated puzzles")), "{:?}", built.summary.skipped);
 }
