@@ -1,4 +1,6 @@
 //! trm-gpu: the Tiny Recursive Model on any GPU, with hand-written WGSL kernels.
+// Ops and their builders name every tensor and size they touch, and the CPU twins index like the WGSL they mirror.
+#![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 /// Kernel and training-step benchmarks (`cargo bench`, `trm-gpu bench`).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;

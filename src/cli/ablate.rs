@@ -7,7 +7,8 @@ use clap::Args;
 use image::{Rgb, RgbImage};
 use std::path::PathBuf;
 use trm_gpu::model::{Checkpoint, Config, Weights};
-use trm_gpu::train::{evaluate, Trainer};
+use trm_gpu::train::fit::{fit, HeldOut, NoHooks, Schedule};
+use trm_gpu::train::Trainer;
 
 #[derive(Args)]
 pub struct AblateArgs {
@@ -90,11 +91,13 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
     for (name, cfg) in names.iter().zip(configs) {
         let started = std::time::Instant::now();
         let w = Weights::init(&cfg.model, a.seed);
-        let mut t = Trainer::new(&dev, cfg.clone(), a.batch, Checkpoint::PerCall, &w, a.seed)?;
-        for _ in 0..a.budget {
-            t.step(&train, a.budget)?;
-        }
-        let r = evaluate(&dev, &cfg, &t.eval_weights(), &test, 64, a.eval_limit, cfg.train.halt_tau)?;
+        let mut t = Trainer::new(&dev, cfg, a.batch, Checkpoint::PerCall, &w, a.seed)?;
+        let schedule = Schedule {
+            steps: a.budget,
+            held_out: Some(HeldOut { data: &test, limit: a.eval_limit, every: 0 }),
+            checkpoint_every: 0,
+        };
+        let r = fit(&dev, &mut t, &train, &schedule, &mut NoHooks)?.held_out.context("no held-out evaluation")?;
         let last = r.steps.last().context("no evaluation steps")?;
         let what = VARIANTS.iter().find(|v| v.0 == name).map(|v| v.1).unwrap_or("").to_string();
         rows.push(Row {
@@ -113,7 +116,7 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         test.len().min(a.eval_limit),
         a.seed
     );
-    println!("{:<14} {:>8} {:>8} {:>8}  {}", "variant", "exact", "token", "seconds", "what");
+    println!("{:<14} {:>8} {:>8} {:>8}  what", "variant", "exact", "token", "seconds");
     for r in &rows {
         println!("{:<14} {:>8.3} {:>8.3} {:>8.0}  {}", r.variant, r.exact, r.token, r.seconds, r.what);
     }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use trm_gpu::data::arc::{self, Grid};
 use trm_gpu::data::dataset::Dataset;
 use trm_gpu::data::{maze, sudoku};
-use trm_gpu::model::infer::{argmax_tokens, halt_threshold, parse_puzzle, plan_for, view, Solver, StepView};
+use trm_gpu::model::infer::{
+    argmax_tokens, confidence, halt_threshold, parse_puzzle, plan_for, view, Solver, StepView,
+};
 use trm_gpu::model::Config;
 use trm_gpu::train::checkpoint;
 
@@ -167,7 +169,7 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             let started = std::time::Instant::now();
             let (logits, q) = solver.step();
             let tokens = argmax_tokens(&logits, m.seq_len);
-            let confidence = 1.0 / (1.0 + (-q).exp());
+            let confidence = confidence(q);
             println!(
                 "step {} (sigmoid(q_halt) {confidence:.3}, {:.0} ms)",
                 solver.steps,
@@ -315,7 +317,7 @@ fn render(puzzle: &[u8], v: &StepView) -> RgbImage {
             }
         }
         for k in 0..=n as u32 {
-            let w = if k as usize % box_side == 0 { 3 } else { 1 };
+            let w = if (k as usize).is_multiple_of(box_side) { 3 } else { 1 };
             for t in 0..side + 2 {
                 for o in 0..w {
                     let p = (k * cell + o).min(side);

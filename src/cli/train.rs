@@ -12,7 +12,8 @@ use trm_gpu::data::dataset::Dataset;
 use trm_gpu::data::source::{Source, Sources};
 use trm_gpu::data::sudoku;
 use trm_gpu::model::{Checkpoint, Weights};
-use trm_gpu::train::{checkpoint, evaluate, Trainer};
+use trm_gpu::train::fit::{fit, HeldOut, Hooks, Schedule};
+use trm_gpu::train::{checkpoint, evaluate, EvalReport, StepMetrics, Trainer};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -134,6 +135,63 @@ fn check_fit(cfg: &trm_gpu::model::Config, d: &Dataset, what: &str) -> Result<()
     Ok(())
 }
 
+/// What `train` shows and keeps of a run: metrics.jsonl, the progress bar (or log lines), checkpoints, Ctrl-C.
+struct RunLog {
+    metrics: std::fs::File,
+    bar: ProgressBar,
+    quiet: bool,
+    log_every: u64,
+    batch: usize,
+    started: std::time::Instant,
+    start_step: u64,
+    /// Held-out exact accuracy after all steps, at the last evaluation.
+    last_eval: f64,
+    checkpoint: PathBuf,
+    stop: Arc<AtomicBool>,
+}
+
+impl Hooks for RunLog {
+    fn step(&mut self, m: &StepMetrics, held_out: Option<&EvalReport>) -> Result<()> {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let samples_per_s = (m.step - self.start_step) as f64 * self.batch as f64 / elapsed;
+        let mut line = serde_json::to_value(m)?;
+        if let Some(last) = held_out.and_then(|r| r.steps.last()) {
+            self.last_eval = last.exact_accuracy;
+            line["eval_exact_accuracy"] = last.exact_accuracy.into();
+            line["eval_token_accuracy"] = last.token_accuracy.into();
+        }
+        if m.step.is_multiple_of(self.log_every) || held_out.is_some() {
+            line["samples_per_s"] = samples_per_s.into();
+            writeln!(self.metrics, "{line}")?;
+            // Exact accuracy and steps count halted slots only (as the official trainer logs them): "-" when none halted.
+            let or_dash = |x: f64, digits: usize| if x.is_nan() { "-".to_string() } else { format!("{x:.digits$}") };
+            let msg = format!(
+                "loss {:.3} tok {:.3} exact {} steps {} held-out {} {:.0} samples/s",
+                m.loss,
+                m.token_accuracy,
+                or_dash(m.exact_accuracy, 3),
+                or_dash(m.avg_steps, 1),
+                or_dash(self.last_eval, 3),
+                samples_per_s
+            );
+            if self.quiet {
+                eprintln!("step {} {msg}", m.step);
+            }
+            self.bar.set_message(msg);
+        }
+        self.bar.set_position(m.step);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, t: &mut Trainer) -> Result<()> {
+        checkpoint::save(&self.checkpoint, t)
+    }
+
+    fn stop(&mut self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
 pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     let default_preset = match (a.data.is_some(), a.task.as_str()) {
         (false, "sudoku") => "tiny-sudoku4-mlp",
@@ -200,7 +258,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     );
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let metrics_path = a.out.join("metrics.jsonl");
-    let mut metrics = std::fs::OpenOptions::new()
+    let metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(resumed.is_some())
         .write(true)
@@ -217,50 +275,30 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]").unwrap(),
     );
     bar.set_position(t.state.step);
-    let started = std::time::Instant::now();
-    let start_step = t.state.step;
-    let mut last_eval = f64::NAN;
-    while t.state.step < steps {
-        let m = t.step(&train_data, steps)?;
-        let samples_per_s = (m.step - start_step) as f64 * batch as f64 / started.elapsed().as_secs_f64();
-        let mut line = serde_json::to_value(&m)?;
-        if m.step % a.eval_every.max(1) == 0 || m.step == steps {
-            let w = t.eval_weights();
-            let r = evaluate(&dev, &cfg, &w, &test_data, 64, a.eval_limit, cfg.train.halt_tau)?;
-            last_eval = r.steps.last().map(|s| s.exact_accuracy).unwrap_or(f64::NAN);
-            line["eval_exact_accuracy"] = last_eval.into();
-            line["eval_token_accuracy"] = r.steps.last().map(|s| s.token_accuracy).unwrap_or(f64::NAN).into();
-        }
-        if m.step % a.log_every.max(1) == 0 || line.get("eval_exact_accuracy").is_some() {
-            line["samples_per_s"] = samples_per_s.into();
-            writeln!(metrics, "{line}")?;
-            // Exact accuracy and steps count halted slots only (as the official trainer logs them): "-" when none halted.
-            let or_dash = |x: f64, digits: usize| if x.is_nan() { "-".to_string() } else { format!("{x:.digits$}") };
-            let msg = format!(
-                "loss {:.3} tok {:.3} exact {} steps {} held-out {} {:.0} samples/s",
-                m.loss,
-                m.token_accuracy,
-                or_dash(m.exact_accuracy, 3),
-                or_dash(m.avg_steps, 1),
-                or_dash(last_eval, 3),
-                samples_per_s
-            );
-            if a.quiet {
-                eprintln!("step {} {msg}", m.step);
-            }
-            bar.set_message(msg);
-        }
-        bar.set_position(m.step);
-        let interrupted = stop.load(Ordering::SeqCst);
-        if m.step % a.checkpoint_every.max(1) == 0 || m.step == steps || interrupted {
-            checkpoint::save(&a.out.join("checkpoint"), &mut t)?;
-        }
-        if interrupted {
-            bar.abandon();
-            eprintln!("interrupted at step {}: checkpoint saved in {}", m.step, a.out.join("checkpoint").display());
-            return Ok(());
-        }
+    let mut log = RunLog {
+        metrics,
+        bar,
+        quiet: a.quiet,
+        log_every: a.log_every.max(1),
+        batch,
+        started: std::time::Instant::now(),
+        start_step: t.state.step,
+        last_eval: f64::NAN,
+        checkpoint: a.out.join("checkpoint"),
+        stop,
+    };
+    let schedule = Schedule {
+        steps,
+        held_out: Some(HeldOut { data: &test_data, limit: a.eval_limit, every: a.eval_every }),
+        checkpoint_every: a.checkpoint_every,
+    };
+    let fitted = fit(&dev, &mut t, &train_data, &schedule, &mut log)?;
+    if fitted.stopped {
+        log.bar.abandon();
+        eprintln!("interrupted at step {}: checkpoint saved in {}", t.state.step, log.checkpoint.display());
+        return Ok(());
     }
+    let (bar, last_eval) = (log.bar, log.last_eval);
     bar.finish();
     let plot = super::plot::plot_run(&a.out)?;
     println!("held-out exact accuracy: {last_eval:.3}");

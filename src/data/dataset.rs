@@ -55,6 +55,14 @@ pub struct Example<'a> {
     pub puzzle_identifier: u32,
 }
 
+/// A batch of examples as the model reads them: tokens and labels (batch × seq_len) and puzzle identifiers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    pub tokens: Vec<i32>,
+    pub labels: Vec<i32>,
+    pub ids: Vec<i32>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header {
     magic: String,
@@ -130,6 +138,18 @@ impl Dataset {
             label: &self.labels[span],
             puzzle_identifier: self.puzzle_identifiers[i],
         }
+    }
+
+    /// The examples `rows`, in order, as the executor's i32 inputs.
+    pub fn batch(&self, rows: impl IntoIterator<Item = usize>) -> Batch {
+        let mut b = Batch::default();
+        for r in rows {
+            let e = self.example(r);
+            b.tokens.extend(e.input.iter().map(|&t| t as i32));
+            b.labels.extend(e.label.iter().map(|&t| t as i32));
+            b.ids.push(e.puzzle_identifier as i32);
+        }
+        b
     }
 
     /// The puzzle that example `i` belongs to.

@@ -75,7 +75,7 @@ impl Params {
     }
     fn padded(&self) -> Vec<u32> {
         let mut w = self.0.clone();
-        while w.is_empty() || w.len() % 4 != 0 {
+        while w.is_empty() || !w.len().is_multiple_of(4) {
             w.push(0);
         }
         w
@@ -279,7 +279,7 @@ impl Gpu {
     ) -> Result<Launch> {
         let label = format!("{}::{}", shader.name, entry);
         for (_, t) in tensors {
-            if t.bytes() > self.limits.max_storage_buffer_binding_size as u64 {
+            if t.bytes() > self.limits.max_storage_buffer_binding_size {
                 bail!(
                     "{label}: tensor {} is {} bytes, over this adapter's max_storage_buffer_binding_size {}",
                     t.name,

@@ -60,14 +60,16 @@ impl ModelConfig {
         if self.hidden_size == 0 || self.layers == 0 || self.h_cycles == 0 || self.l_cycles == 0 {
             bail!("hidden_size, L_layers, H_cycles and L_cycles must be positive");
         }
-        if !self.mlp_t {
-            if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 || self.head_dim() % 4 != 0 {
-                bail!(
-                    "hidden_size {} must split into num_heads {} heads of a multiple of 4",
-                    self.hidden_size,
-                    self.num_heads
-                );
-            }
+        if !self.mlp_t
+            && (self.num_heads == 0
+                || !self.hidden_size.is_multiple_of(self.num_heads)
+                || !self.head_dim().is_multiple_of(4))
+        {
+            bail!(
+                "hidden_size {} must split into num_heads {} heads of a multiple of 4",
+                self.hidden_size,
+                self.num_heads
+            );
         }
         if !matches!(self.pos_encodings.as_str(), "rope" | "none") {
             bail!("pos_encodings {:?} is not supported (use \"rope\" or \"none\")", self.pos_encodings);

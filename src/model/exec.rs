@@ -201,6 +201,7 @@ impl Exec for NativeRun<'_> {
 }
 
 /// Where a command runs: a wgpu adapter (the WGSL kernels) or the CPU cores (the native executor).
+#[allow(clippy::large_enum_variant)] // one per process
 pub enum Device {
     Gpu(Gpu),
     Native(Native),
@@ -220,7 +221,7 @@ impl Device {
     /// The largest tensor one binding may hold.
     pub fn max_binding(&self) -> u64 {
         match self {
-            Device::Gpu(gpu) => gpu.limits.max_storage_buffer_binding_size as u64,
+            Device::Gpu(gpu) => gpu.limits.max_storage_buffer_binding_size,
             Device::Native(_) | Device::Reference => isize::MAX as u64,
         }
     }

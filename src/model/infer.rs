@@ -120,6 +120,11 @@ pub fn parse_puzzle(text: &str, cfg: &Config) -> Result<Vec<u8>> {
     Ok(puzzle)
 }
 
+/// The model's confidence that it is done: sigmoid(q_halt).
+pub fn confidence(q_halt: f32) -> f32 {
+    1.0 / (1.0 + (-q_halt).exp())
+}
+
 /// The logit threshold for halting confidence τ: halt when q_halt > log(τ/(1−τ)).
 pub fn halt_threshold(tau: f64) -> f64 {
     (tau / (1.0 - tau)).ln()
@@ -138,7 +143,7 @@ pub fn view(step: usize, puzzle: &[u8], logits: &[f32], q_halt: f32) -> StepView
         conflicts: sudoku::conflicts(&grid),
         solved: sudoku::is_valid_solution(puzzle, &grid),
         changed_givens,
-        confidence: 1.0 / (1.0 + (-q_halt).exp()),
+        confidence: confidence(q_halt),
         q_halt,
         grid,
     }

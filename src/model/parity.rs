@@ -139,8 +139,11 @@ fn session<'d>(
 pub const OUT_TOL: (f64, f64) = (1e-4, 1e-4);
 pub const GRAD_TOL: (f64, f64) = (1e-3, 1e-3);
 
+/// Tensors by name, as a dump holds them.
+pub type Named = Vec<(String, Vec<f32>)>;
+
 /// Check a dump directory; also returns trm-gpu's own tensors under the reference's key names.
-pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Vec<(String, Vec<f32>)>)> {
+pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Named)> {
     let cfg = Config::from_json_file(&dir.join("config.json"))?;
     let w = Weights::load(&dir.join("weights.safetensors"), &cfg.model)?;
     let r = Reference::load(&dir.join("reference.safetensors"))?;

@@ -469,7 +469,7 @@ impl Builder<'_> {
     fn latent_recursion_graded(&mut self, x: T) -> (Graded, T) {
         let policy = self.o.checkpoint;
         let keep_acts = policy == Checkpoint::None && self.o.train;
-        let kept = |c: usize| policy.segment().is_none_or(|k| c % k == 0);
+        let kept = |c: usize| policy.segment().is_none_or(|k| c.is_multiple_of(k));
         let (z_h, z_l) = (self.h.z_h, self.h.z_l);
         let inj = self.sum(z_h, x, "inj", Role::Activation);
         let mut calls = Vec::new();
@@ -571,7 +571,7 @@ impl Builder<'_> {
         self.h.stats = self.p.tensor("seq_stats", Role::Output, &[b, SEQ_STATS]);
         let train = self.o.train;
         if train {
-            for (_, &g) in &self.h.grads.clone() {
+            for &g in self.h.grads.clone().values() {
                 self.op(Op::Fill { out: g, s: 0.0 });
             }
         }

@@ -23,7 +23,7 @@ impl Attention {
     }
     fn launch(&self, gpu: &Gpu, entry: &'static str, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
         ensure!(
-            self.hd <= MAX_HEAD_DIM && self.hd % 4 == 0,
+            self.hd <= MAX_HEAD_DIM && self.hd.is_multiple_of(4),
             "attention head dim {} must be a multiple of 4 and at most {MAX_HEAD_DIM}",
             self.hd
         );

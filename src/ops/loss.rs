@@ -39,18 +39,33 @@ impl LossStats {
     pub fn total(&self) -> f64 {
         self.lm_loss + 0.5 * self.halt_loss
     }
+    /// Sequence `b`'s row as written by the loss kernel.
+    pub fn row(rows: &[f32], b: usize) -> Self {
+        let r = &rows[b * SEQ_STATS..(b + 1) * SEQ_STATS];
+        LossStats {
+            lm_loss: r[0] as f64,
+            halt_loss: r[1] as f64,
+            seq_correct: r[2] as f64,
+            tok_correct: r[3] as f64,
+            tok_valid: r[4] as f64,
+        }
+    }
+
+    /// Whether every valid token of the sequence was predicted right.
+    pub fn exact(&self) -> bool {
+        self.seq_correct > 0.5
+    }
+
     /// Sum the per-sequence rows written by the loss kernel (those with mask true, or all).
     pub fn from_rows(rows: &[f32], mask: Option<&[bool]>) -> Self {
         let mut s = LossStats::default();
-        for (b, r) in rows.chunks(SEQ_STATS).enumerate() {
-            if mask.is_some_and(|m| !m[b]) {
-                continue;
-            }
-            s.lm_loss += r[0] as f64;
-            s.halt_loss += r[1] as f64;
-            s.seq_correct += r[2] as f64;
-            s.tok_correct += r[3] as f64;
-            s.tok_valid += r[4] as f64;
+        for b in (0..rows.len() / SEQ_STATS).filter(|&b| mask.is_none_or(|m| m[b])) {
+            let r = Self::row(rows, b);
+            s.lm_loss += r.lm_loss;
+            s.halt_loss += r.halt_loss;
+            s.seq_correct += r.seq_correct;
+            s.tok_correct += r.tok_correct;
+            s.tok_valid += r.tok_valid;
         }
         s
     }

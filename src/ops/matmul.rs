@@ -101,9 +101,10 @@ impl Matmul {
         }
         let grid = [self.n.div_ceil(TN * wx) as u32, self.m.div_ceil(TM * wy) as u32, self.batch as u32];
         // Whole vec4 loads need 16-byte-aligned rows and batch strides.
-        let a_ok = self.stride_a % 4 == 0 && if self.trans_a { self.m % 4 == 0 } else { self.k % 4 == 0 };
-        let b_ok =
-            self.stride_b % 4 == 0 && if self.trans_b { self.k % 4 == 0 } else { self.n % 4 == 0 && self.n >= 4 };
+        let a_ok = self.stride_a.is_multiple_of(4)
+            && if self.trans_a { self.m.is_multiple_of(4) } else { self.k.is_multiple_of(4) };
+        let b_ok = self.stride_b.is_multiple_of(4)
+            && if self.trans_b { self.k.is_multiple_of(4) } else { self.n.is_multiple_of(4) && self.n >= 4 };
         let consts = [
             ("TRANS_A", self.trans_a as u32),
             ("TRANS_B", self.trans_b as u32),

@@ -3,10 +3,11 @@
 //! the next sample with a fresh carry.
 
 pub mod checkpoint;
+pub mod fit;
 
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{Batch, Dataset};
 use crate::data::rng::SplitMix64;
-use crate::model::infer::{halt_threshold, plan_for};
+use crate::model::infer::{argmax_tokens, halt_threshold, plan_for};
 use crate::model::params::specs;
 use crate::model::trm::Update;
 use crate::model::{build_step, Checkpoint, Config, Device, Exec, Handles, StepOptions, Weights};
@@ -138,17 +139,7 @@ impl<'d> Trainer<'d> {
                 reset[i] = 1;
             }
         }
-        let (mut tokens, mut labels, mut ids) =
-            (Vec::with_capacity(b * l), Vec::with_capacity(b * l), Vec::with_capacity(b));
-        for s in &self.state.slots {
-            let e = data.example(s.sample);
-            tokens.extend(e.input.iter().map(|&t| t as i32));
-            labels.extend(e.label.iter().map(|&t| t as i32));
-            ids.push(e.puzzle_identifier as i32);
-        }
-        self.ex.write_i32(self.h.tokens, &tokens);
-        self.ex.write_i32(self.h.labels, &labels);
-        self.ex.write_i32(self.h.ids, &ids);
+        write_batch(self.ex.as_mut(), &self.h, &data.batch(self.state.slots.iter().map(|s| s.sample)));
         self.ex.write_i32(self.h.reset, &reset);
         // The supervision step, then the optimizer, EMA and puzzle embeddings, in one run on the device.
         let lr = self.lr(self.state.step, total_steps);
@@ -296,31 +287,21 @@ pub fn evaluate(
     let mut acc = vec![[0f64; 6]; nsup]; // exact, tok correct, tok valid, true pos, predicted pos, actual pos
     let (mut halted_correct, mut halt_steps) = (0f64, 0f64);
     for start in (0..n).step_by(batch) {
-        let rows: Vec<usize> = (0..batch).map(|i| (start + i).min(n - 1)).collect();
         let real = (n - start).min(batch);
-        let (mut tokens, mut labels, mut ids) = (Vec::new(), Vec::new(), Vec::new());
-        for &r in &rows {
-            let e = data.example(r);
-            tokens.extend(e.input.iter().map(|&t| t as i32));
-            labels.extend(e.label.iter().map(|&t| t as i32));
-            ids.push(e.puzzle_identifier as i32);
-        }
-        ex.write_i32(h.tokens, &tokens);
-        ex.write_i32(h.labels, &labels);
-        ex.write_i32(h.ids, &ids);
+        write_batch(ex.as_mut(), &h, &data.batch(padded_rows(start, batch, n)));
         let mut halted_at = vec![None; batch];
         for k in 0..nsup {
             ex.write_i32(h.reset, &vec![(k == 0) as i32; batch]);
             ex.run();
             let (q, st) = (ex.read(h.q), ex.read(h.stats));
             for i in 0..real {
-                let row = &st[i * crate::ops::loss::SEQ_STATS..];
-                let correct = row[2] > 0.5;
+                let stats = LossStats::row(&st, i);
+                let correct = stats.exact();
                 let halt = (q[2 * i] as f64) > threshold;
                 let a = &mut acc[k];
                 a[0] += correct as u8 as f64;
-                a[1] += row[3] as f64;
-                a[2] += row[4] as f64;
+                a[1] += stats.tok_correct;
+                a[2] += stats.tok_valid;
                 a[3] += (halt && correct) as u8 as f64;
                 a[4] += halt as u8 as f64;
                 a[5] += correct as u8 as f64;
@@ -353,6 +334,18 @@ pub fn evaluate(
     })
 }
 
+/// Rows `start..start + batch` of an `n`-row set, the last row repeated past the end (a full batch every time).
+fn padded_rows(start: usize, batch: usize, n: usize) -> impl Iterator<Item = usize> {
+    (start..start + batch).map(move |r| r.min(n - 1))
+}
+
+/// Write a batch's tokens, labels and puzzle identifiers to the program's inputs.
+fn write_batch(ex: &mut dyn Exec, h: &Handles, b: &Batch) {
+    ex.write_i32(h.tokens, &b.tokens);
+    ex.write_i32(h.labels, &b.labels);
+    ex.write_i32(h.ids, &b.ids);
+}
+
 /// Every example's answer after all N_sup supervision steps (no early halt): argmax tokens and q_halt.
 pub fn predict(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: usize) -> Result<Vec<(Vec<u8>, f32)>> {
     let n = data.len();
@@ -370,27 +363,15 @@ pub fn predict(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: u
     let (l, v) = (data.seq_len, cfg.model.vocab_size);
     let mut out = Vec::with_capacity(n);
     for start in (0..n).step_by(batch) {
-        let rows: Vec<usize> = (0..batch).map(|i| (start + i).min(n - 1)).collect();
-        let (mut tokens, mut ids) = (Vec::new(), Vec::new());
-        for &r in &rows {
-            let e = data.example(r);
-            tokens.extend(e.input.iter().map(|&t| t as i32));
-            ids.push(e.puzzle_identifier as i32);
-        }
-        ex.write_i32(h.tokens, &tokens);
-        ex.write_i32(h.labels, &vec![0; batch * l]);
-        ex.write_i32(h.ids, &ids);
+        // The labels only feed the loss, which prediction does not read.
+        write_batch(ex.as_mut(), &h, &data.batch(padded_rows(start, batch, n)));
         for k in 0..cfg.model.halt_max_steps {
             ex.write_i32(h.reset, &vec![(k == 0) as i32; batch]);
             ex.run();
         }
         let (logits, q) = (ex.read(h.logits), ex.read(h.q));
         for i in 0..(n - start).min(batch) {
-            let answer = logits[i * l * v..(i + 1) * l * v]
-                .chunks(v)
-                .map(|x| (1..v).fold(0, |b, j| if x[j] > x[b] { j } else { b }) as u8)
-                .collect();
-            out.push((answer, q[2 * i]));
+            out.push((argmax_tokens(&logits[i * l * v..(i + 1) * l * v], l), q[2 * i]));
         }
     }
     Ok(out)

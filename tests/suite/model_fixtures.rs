@@ -1,8 +1,7 @@
 //! trm-gpu reproduces the official PyTorch code's outputs and gradients (tests/fixtures/trm-official, a copy of ../shared/fixtures), through
 //! the same check `trm-gpu parity DIR` runs.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 use trm_gpu::model::parity::{check, Reference};
 use trm_gpu::model::*;
@@ -81,7 +80,7 @@ fn sudoku_att_free_running() {
         update: None,
     };
     let (prog, h) = build_step(&cfg.model, &o);
-    let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size as u64).unwrap();
+    let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size).unwrap();
     let mut ex = GpuRun::new(gpu(), &prog, &p).unwrap();
     ex.load_weights(&h, &w);
     ex.write_i32(h.tokens, &ints("inputs"));
@@ -124,7 +123,7 @@ fn checkpoint_policies_agree() {
                 update: None,
             };
             let (prog, h) = build_step(&cfg.model, &o);
-            let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size as u64).unwrap();
+            let p = plan::plan(&prog.schedule, gpu().limits.max_storage_buffer_binding_size).unwrap();
             let mut ex = GpuRun::new(gpu(), &prog, &p).unwrap();
             assert_eq!(ex.exec.allocated, p.total_bytes(), "allocated bytes equal the plan");
             ex.load_weights(&h, &w);

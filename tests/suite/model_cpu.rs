@@ -1,8 +1,7 @@
 //! The whole model on the CPU reference: finite differences in f64, no-grad passes are really no-grad, and the
 //! GPU training step equals the CPU reference step.
 
-mod common;
-use common::*;
+use crate::common::*;
 use trm_gpu::model::*;
 use trm_gpu::ops::loss::LossStats;
 

@@ -1,8 +1,7 @@
 //! Training: checkpoints round-trip and fail clearly, a resumed run equals the uninterrupted one, halting follows
 //! τ and the seed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use trm_gpu::data::dataset::Dataset;
 use trm_gpu::data::source::{Source, Sources};
 use trm_gpu::data::sudoku;

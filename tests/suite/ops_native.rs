@@ -1,8 +1,7 @@
 //! Every op on the native executor against its f64 CPU twin, on odd shapes (no dimension a multiple of 4 or of
 //! any tile) and on shapes large enough to be split across threads: |native − ref| ≤ 1e-5 + 1e-5·|ref|.
 
-mod common;
-use common::*;
+use crate::common::*;
 use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::model::{CpuRun, Exec, Op, Program};
 use trm_gpu::ops::optim::{Adam, OptimizerKind, SignSgd};
@@ -193,7 +192,7 @@ fn rope_and_attention() {
 fn embedding_and_loss() {
     let e = Embed { batch: 3, len: 5, prefix: 2, dim: 7, vocab: 4, ndim: 9, scale: 2.6 };
     let mut c = Case::default();
-    let tokens = c.int((0..15).map(|i| (i * 7 % 4) as i32).collect());
+    let tokens = c.int((0..15).map(|i| i * 7 % 4).collect());
     let ids = c.int(vec![2, 0, 2]);
     let (table, puzzle, x, dtable, dpuzzle) = (c.t(4 * 7), c.t(3 * 9), c.t(3 * 7 * 7), c.t(4 * 7), c.t(3 * 9));
     c.op(Op::EmbedFwd { e, tokens, ids, table, puzzle, x });
@@ -203,7 +202,7 @@ fn embedding_and_loss() {
     for kind in [loss::LossKind::Stablemax, loss::LossKind::Softmax] {
         let l = loss::Loss { batch: 3, len: 5, vocab: 6, kind, grad_scale: 0.3 };
         let mut c = Case::default();
-        let labels = c.int((0..15).map(|i| (i * 5 % 6) as i32).collect());
+        let labels = c.int((0..15).map(|i| i * 5 % 6).collect());
         let (logits, q, dlogits, tok, dq, stats) =
             (c.t(90), c.t(6), c.t(90), c.t(30), c.t(6), c.t(3 * loss::SEQ_STATS));
         c.op(Op::Loss { l, logits, labels, q, dlogits, tok, dq, stats });

@@ -1,8 +1,7 @@
 //! Learning on the native CPU executor (what `auto` picks without a GPU): the embedded default (tiny TRM-MLP, 4×4 Sudoku with 8 givens) reaches a held-out exact
 //! accuracy far above copying the givens (which solves nothing: 8 cells are blank) within a few minutes. Seeded.
 
-mod common;
-use common::native;
+use crate::common::native;
 use trm_gpu::data::source::{Source, Sources};
 use trm_gpu::data::sudoku;
 use trm_gpu::model::{Checkpoint, Config, Weights};

@@ -4,7 +4,7 @@
 //! Needs chromium, node and npm (`.ci/run` installs them).
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn run(cmd: &mut Command, what: &str) -> String {

@@ -2,8 +2,7 @@
 //! hidden sizes 8, 64 and 96), to |gpu − cpu| ≤ 1e-4 + 1e-4·|cpu| in f32; and gradient kernels are bitwise
 //! deterministic across runs.
 
-mod common;
-use common::*;
+use crate::common::*;
 use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::gpu::GpuTensor;
 use trm_gpu::ops::*;

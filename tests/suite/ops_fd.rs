@@ -1,7 +1,6 @@
 //! Every CPU backward against central finite differences in f64: relative error ≤ 1e-4.
 
-mod common;
-use common::randn64;
+use crate::common::randn64;
 use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::ops::*;
 
