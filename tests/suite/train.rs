@@ -198,3 +198,75 @@ fn official_initialisation() {
         assert!(max <= 2.0 * 1.1368472 * want + 1e-6, "{name}: |x| {max} past the truncation");
     }
 }
+
+/// Records what `fit` calls, and asks to stop after `stop_at` steps.
+#[derive(Default)]
+struct Recorder {
+    steps: Vec<u64>,
+    evals: Vec<u64>,
+    checkpoints: Vec<u64>,
+    stop_at: Option<u64>,
+}
+
+impl trm_gpu::train::fit::Hooks for Recorder {
+    fn step(
+        &mut self,
+        m: &trm_gpu::train::StepMetrics,
+        held_out: Option<&trm_gpu::train::EvalReport>,
+    ) -> anyhow::Result<()> {
+        self.steps.push(m.step);
+        if let Some(r) = held_out {
+            assert_eq!(r.examples, 8);
+            self.evals.push(m.step);
+        }
+        Ok(())
+    }
+    fn checkpoint(&mut self, t: &mut Trainer) -> anyhow::Result<()> {
+        self.checkpoints.push(t.state.step);
+        Ok(())
+    }
+    fn stop(&mut self) -> bool {
+        self.stop_at.is_some_and(|s| self.steps.last() == Some(&s))
+    }
+}
+
+#[test]
+fn fit_runs_the_schedule_stops_when_asked_and_equals_plain_steps() {
+    use trm_gpu::train::fit::{fit, HeldOut, NoHooks, Schedule};
+    let (train, test) = data();
+    let cfg = config();
+    let w = Weights::init(&cfg.model, 3);
+    let dev = native();
+    let new = || Trainer::new(dev, cfg.clone(), 4, Checkpoint::PerCall, &w, 9).unwrap();
+    let schedule =
+        Schedule { steps: 7, held_out: Some(HeldOut { data: &test, limit: 8, every: 3 }), checkpoint_every: 2 };
+
+    let mut hooks = Recorder::default();
+    let mut t = new();
+    let fitted = fit(dev, &mut t, &train, &schedule, &mut hooks).unwrap();
+    assert!(!fitted.stopped);
+    assert_eq!(hooks.steps, (1..=7).collect::<Vec<_>>());
+    assert_eq!(hooks.evals, [3, 6, 7], "every 3 steps and after the last");
+    assert_eq!(hooks.checkpoints, [2, 4, 6, 7], "every 2 steps and after the last");
+    let report = fitted.held_out.unwrap();
+    let own = trm_gpu::train::evaluate(dev, &cfg, &t.eval_weights(), &test, 64, 8, cfg.train.halt_tau).unwrap();
+    assert_eq!(format!("{report:?}"), format!("{own:?}"), "the last report is of the final weights");
+
+    // The same steps by hand give the same bits.
+    let mut by_hand = new();
+    for _ in 0..7 {
+        by_hand.step(&train, 7).unwrap();
+    }
+    assert_eq!(by_hand.raw_weights(), t.raw_weights());
+    assert_eq!(by_hand.state, t.state);
+
+    // Stopped after step 5: a checkpoint first, and the rest of the run continues from there to the same end.
+    let mut hooks = Recorder { stop_at: Some(5), ..Default::default() };
+    let mut stopped = new();
+    assert!(fit(dev, &mut stopped, &train, &schedule, &mut hooks).unwrap().stopped);
+    assert_eq!(hooks.checkpoints, [2, 4, 5]);
+    assert_eq!(stopped.state.step, 5);
+    let rest = fit(dev, &mut stopped, &train, &Schedule { held_out: None, ..schedule }, &mut NoHooks).unwrap();
+    assert!(!rest.stopped && rest.held_out.is_none());
+    assert_eq!(stopped.raw_weights(), t.raw_weights());
+}
