@@ -9,6 +9,8 @@ pub mod gpu;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod rng;
+pub mod solve;
 /// Training is native-only; the browser build runs inference.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

@@ -3,8 +3,9 @@
 
 use crate::data::sudoku::{format_grid, to_tokens};
 use crate::gpu::{Gpu, GpuOptions, GpuTensor};
-use crate::model::infer::{parse_puzzle, plan_for, view, Solver};
+use crate::model::infer::{plan_for, Solver};
 use crate::model::{Config, GpuRun, Native, NativeRun, Weights};
+use crate::solve::{parse_puzzle, view};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -55,7 +56,7 @@ impl WebSolver {
         let (cfg, w) = Weights::from_checkpoint(&model, "model.safetensors").map_err(js_err)?;
         let params = w.num_parameters(&cfg.model);
         let gpu = if use_gpu { device().await } else { Err("WebGPU off".into()) };
-        let max_binding = gpu.as_ref().map_or(u32::MAX as u64, |g| g.limits.max_storage_buffer_binding_size as u64);
+        let max_binding = gpu.as_ref().map_or(u32::MAX as u64, |g| g.limits.max_storage_buffer_binding_size);
         let (prog, h, plan) = plan_for(&cfg, 1, max_binding).map_err(js_err)?;
         let plan_size = (plan.total_bytes(), plan.buffers.len());
         let (backend, engine) = match gpu {
@@ -136,7 +137,7 @@ impl WebSolver {
                 Engine::Gpu(gpu, s) => {
                     s.launch();
                     let t = &s.ex.exec.tensors;
-                    (Readback::Gpu(*gpu, t[s.h.logits].clone(), t[s.h.q].clone()), s.steps)
+                    (Readback::Gpu(gpu, t[s.h.logits].clone(), t[s.h.q].clone()), s.steps)
                 }
                 Engine::Cpu(s) => {
                     let (logits, q) = s.step();

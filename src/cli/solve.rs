@@ -10,10 +10,9 @@ use std::path::PathBuf;
 use trm_gpu::data::arc::{self, Grid};
 use trm_gpu::data::dataset::Dataset;
 use trm_gpu::data::{maze, sudoku};
-use trm_gpu::model::infer::{
-    argmax_tokens, confidence, halt_threshold, parse_puzzle, plan_for, view, Solver, StepView,
-};
+use trm_gpu::model::infer::{argmax_tokens, confidence, halt_threshold, plan_for, Solver};
 use trm_gpu::model::Config;
+use trm_gpu::solve::{parse_puzzle, view, StepView};
 use trm_gpu::train::checkpoint;
 
 #[derive(Args)]

@@ -5,11 +5,9 @@ pub mod dataset;
 pub mod grid;
 pub mod input;
 pub mod maze;
-pub mod rng;
 pub mod source;
 pub mod sudoku;
 
 pub use dataset::{Built, Dataset, Example, Summary};
 pub use input::Loaded;
-pub use rng::SplitMix64;
 pub use source::{Source, Sources};

@@ -1,7 +1,7 @@
 //! Where the puzzles of a train/test pair come from (files or a generator), shared by Sudoku and mazes.
 
 use crate::data::input::Loaded;
-use crate::data::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -181,6 +181,8 @@ impl Gpu {
     }
 
     /// An uninitialised-to-zero storage buffer of `bytes` (rounded up to 256).
+    // On wasm, wgpu's handles are neither Send nor Sync; the Arc only shares a buffer between tensors.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub fn buffer(&self, name: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
         let bytes = bytes.max(4).div_ceil(256) * 256;
         if bytes > self.limits.max_buffer_size {

@@ -1,29 +1,11 @@
-//! Solving one puzzle step by step with a trained model, on any executor (GPU, or the CPU twins where there is
-//! none): the answer after each supervision step with sigmoid(q_halt); for Sudoku, an honest verdict.
+//! Solving one puzzle step by step with a trained model, on any executor: the inference program, the answer
+//! after each supervision step, and the halting rule.
 
 use super::exec::Exec;
 use super::trm::{build_step, Checkpoint, Handles, StepOptions};
 use super::{Config, Weights};
-use crate::data::sudoku;
 use crate::plan::{self, Plan};
 use anyhow::{ensure, Result};
-
-/// The model's answer after one supervision step.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct StepView {
-    pub step: usize,
-    /// Predicted digits (0 where the model predicts no digit).
-    pub grid: Vec<u8>,
-    pub q_halt: f32,
-    /// sigmoid(q_halt): the model's confidence that it is done.
-    pub confidence: f32,
-    /// Cells that clash in a row, column or box.
-    pub conflicts: Vec<usize>,
-    /// Givens the model changed.
-    pub changed_givens: Vec<usize>,
-    /// Complete, rule-abiding and faithful to the givens.
-    pub solved: bool,
-}
 
 /// The inference program (forward and halting only) for `batch` puzzles, and its handles.
 pub fn program(cfg: &Config, batch: usize) -> (crate::model::Program, Handles) {
@@ -100,26 +82,6 @@ pub fn argmax_tokens(logits: &[f32], seq_len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Read a pasted puzzle for this model: 81 or 16 cells ('.' or '0' blank, separators allowed), the size the
-/// model was trained on, and givens that do not already clash.
-pub fn parse_puzzle(text: &str, cfg: &Config) -> Result<Vec<u8>> {
-    let puzzle = sudoku::parse_grid(text)?;
-    let n = (cfg.model.seq_len as f64).sqrt() as usize;
-    ensure!(
-        puzzle.len() == cfg.model.seq_len,
-        "this model solves {n}x{n} Sudoku ({} cells), but the puzzle has {} cells",
-        cfg.model.seq_len,
-        puzzle.len()
-    );
-    let clash = sudoku::conflicts(&puzzle);
-    ensure!(
-        clash.is_empty(),
-        "the givens already conflict at {}",
-        clash.iter().map(|&i| format!("r{}c{}", i / n + 1, i % n + 1)).collect::<Vec<_>>().join(", ")
-    );
-    Ok(puzzle)
-}
-
 /// The model's confidence that it is done: sigmoid(q_halt).
 pub fn confidence(q_halt: f32) -> f32 {
     1.0 / (1.0 + (-q_halt).exp())
@@ -130,21 +92,8 @@ pub fn halt_threshold(tau: f64) -> f64 {
     (tau / (1.0 - tau)).ln()
 }
 
-/// The Sudoku answer from the logits (cells × vocab): argmax tokens back to digits.
-pub fn view(step: usize, puzzle: &[u8], logits: &[f32], q_halt: f32) -> StepView {
-    let n = (puzzle.len() as f64).sqrt() as usize;
-    let grid: Vec<u8> = argmax_tokens(logits, puzzle.len())
-        .into_iter()
-        .map(|t| if t >= 2 && t as usize - 1 <= n { t - 1 } else { 0 })
-        .collect();
-    let changed_givens = (0..puzzle.len()).filter(|&i| puzzle[i] != 0 && grid[i] != puzzle[i]).collect();
-    StepView {
-        step,
-        conflicts: sudoku::conflicts(&grid),
-        solved: sudoku::is_valid_solution(puzzle, &grid),
-        changed_givens,
-        confidence: confidence(q_halt),
-        q_halt,
-        grid,
-    }
+/// The official halting rule for a slot after `steps` supervision steps: N_sup reached, or q_halt above
+/// log(τ / (1 − τ)) once at least `min_steps` (exploration) have run.
+pub fn halts(steps: usize, q_halt: f32, max_steps: usize, tau: f64, min_steps: usize) -> bool {
+    steps >= max_steps || ((q_halt as f64) > halt_threshold(tau) && steps >= min_steps)
 }

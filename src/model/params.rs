@@ -1,8 +1,8 @@
 //! Parameters under the official state_dict names: shapes, the official initialisation, and safetensors I/O.
 
 use super::config::ModelConfig;
-use crate::data::rng::SplitMix64;
 use crate::ops::swiglu::inner_width;
+use crate::rng::SplitMix64;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
 

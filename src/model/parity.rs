@@ -244,7 +244,7 @@ pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Named)> {
                 }
                 steps[b] += 1;
                 // halt_exploration_prob is 0 in the dumps: no minimum step count applies.
-                halted[b] = crate::train::halts(steps[b], q[2 * b], cfg.model.halt_max_steps, 0.5, 0);
+                halted[b] = super::infer::halts(steps[b], q[2 * b], cfg.model.halt_max_steps, 0.5, 0);
             }
             compare(&mut rows, &mut dump, &key("logits"), &s.ex.read(s.h.logits), r.get(&key("logits"))?, oa, or);
             compare(&mut rows, &mut dump, &key("z_H"), &s.ex.read(s.h.z_h), r.get(&key("z_H"))?, oa, or);

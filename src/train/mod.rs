@@ -6,13 +6,13 @@ pub mod checkpoint;
 pub mod fit;
 
 use crate::data::dataset::{Batch, Dataset};
-use crate::data::rng::SplitMix64;
-use crate::model::infer::{argmax_tokens, halt_threshold, plan_for};
+use crate::model::infer::{argmax_tokens, halt_threshold, halts, plan_for};
 use crate::model::params::specs;
 use crate::model::trm::Update;
 use crate::model::{build_step, Checkpoint, Config, Device, Exec, Handles, StepOptions, Weights};
 use crate::ops::loss::LossStats;
 use crate::plan;
+use crate::rng::SplitMix64;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -226,12 +226,6 @@ impl<'d> Trainer<'d> {
         self.ex.write(self.h.z_l, &zl);
         Ok(())
     }
-}
-
-/// The official halting rule for a slot after `steps` supervision steps: N_sup reached, or q_halt above
-/// log(τ / (1 − τ)) once at least `min_steps` (exploration) have run.
-pub fn halts(steps: usize, q_halt: f32, max_steps: usize, tau: f64, min_steps: usize) -> bool {
-    steps >= max_steps || ((q_halt as f64) > halt_threshold(tau) && steps >= min_steps)
 }
 
 /// Per supervision step of an evaluation: exact and token accuracy, halting precision and recall.

@@ -3,9 +3,9 @@
 //! closeness checks.
 
 use std::sync::OnceLock;
-use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::gpu::{Gpu, GpuOptions};
 use trm_gpu::model::{Device, Native};
+use trm_gpu::rng::SplitMix64;
 
 /// The wgpu adapter as a device (lavapipe in CI).
 pub fn gpu_dev() -> &'static Device {

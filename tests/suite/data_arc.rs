@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use trm_gpu::data::arc::{self, ArcAug, ArcBuild, Grid, Prediction, PASS_KS};
-use trm_gpu::data::SplitMix64;
+use trm_gpu::rng::SplitMix64;
 
 const ARC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/arc");
 

@@ -1,7 +1,8 @@
 //! The `.trmd` dataset format: bit-identical round trips, clear errors on truncated or corrupt files.
 
 use std::path::PathBuf;
-use trm_gpu::data::{Dataset, SplitMix64};
+use trm_gpu::data::Dataset;
+use trm_gpu::rng::SplitMix64;
 
 fn temp_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("trm-data-dataset-{}", std::process::id()));

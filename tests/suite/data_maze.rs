@@ -3,7 +3,8 @@
 
 use std::collections::VecDeque;
 use trm_gpu::data::maze::{self, MazeBuild, MazeGen};
-use trm_gpu::data::{Source, Sources, SplitMix64};
+use trm_gpu::data::{Source, Sources};
+use trm_gpu::rng::SplitMix64;
 
 /// Independent BFS over a maze drawn in "# SGo": steps from S to G through non-wall cells.
 fn bfs_distance(text: &[u8], n: usize, pass: &dyn Fn(u8) -> bool) -> Option<usize> {

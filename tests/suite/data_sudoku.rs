@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 use trm_gpu::data::sudoku::{self, Augment, GenOptions, SudokuBuild};
-use trm_gpu::data::{Dataset, Source, Sources, SplitMix64};
+use trm_gpu::data::{Dataset, Source, Sources};
+use trm_gpu::rng::SplitMix64;
 
 const KAIDOKU: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sudoku/kaidoku25k.csv");
 

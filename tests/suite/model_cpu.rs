@@ -40,7 +40,7 @@ fn setup<E: Exec>(ex: &mut E, h: &Handles, w: &Weights) {
 /// matter. Much larger noise makes the recursion chaotic: at 0.3, f32 rounding grows about 8× per net call.
 fn weights(c: &ModelConfig) -> Weights {
     let mut w = Weights::init(c, 3);
-    let mut rng = trm_gpu::data::rng::SplitMix64::new(4);
+    let mut rng = trm_gpu::rng::SplitMix64::new(4);
     for (_, (_, d)) in w.tensors.iter_mut() {
         let noise = randn(&mut rng, d.len(), 0.02);
         for (x, n) in d.iter_mut().zip(noise) {

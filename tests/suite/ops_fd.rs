@@ -1,8 +1,8 @@
 //! Every CPU backward against central finite differences in f64: relative error ≤ 1e-4.
 
 use crate::common::randn64;
-use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::ops::*;
+use trm_gpu::rng::SplitMix64;
 
 const H: f64 = 1e-6;
 const TOL: f64 = 1e-4;

@@ -3,9 +3,9 @@
 //! deterministic across runs.
 
 use crate::common::*;
-use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::gpu::GpuTensor;
 use trm_gpu::ops::*;
+use trm_gpu::rng::SplitMix64;
 
 const ATOL: f32 = 1e-4;
 const RTOL: f32 = 1e-4;

@@ -2,13 +2,13 @@
 //! any tile) and on shapes large enough to be split across threads: |native − ref| ≤ 1e-5 + 1e-5·|ref|.
 
 use crate::common::*;
-use trm_gpu::data::rng::SplitMix64;
 use trm_gpu::model::{CpuRun, Exec, Op, Program};
 use trm_gpu::ops::optim::{Adam, OptimizerKind, SignSgd};
 use trm_gpu::ops::{
     attention::Attention, embed::Embed, loss, matmul::Matmul, norm::Norm, rope, rope::Rope, swiglu::Swiglu,
 };
 use trm_gpu::plan::{Role, TensorId as T};
+use trm_gpu::rng::SplitMix64;
 
 const ATOL: f32 = 1e-5;
 const RTOL: f32 = 1e-5;

@@ -5,8 +5,9 @@ use crate::common::*;
 use trm_gpu::data::dataset::Dataset;
 use trm_gpu::data::source::{Source, Sources};
 use trm_gpu::data::sudoku;
+use trm_gpu::model::infer::halts;
 use trm_gpu::model::*;
-use trm_gpu::train::{checkpoint, halts, Trainer};
+use trm_gpu::train::{checkpoint, Trainer};
 
 fn data() -> (Dataset, Dataset) {
     let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };

@@ -3,7 +3,7 @@
 
 use super::Grid;
 use crate::data::grid::{dihedral, dihedral_shape, DIHEDRAL_INVERSE};
-use crate::data::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use anyhow::{ensure, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

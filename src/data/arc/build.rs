@@ -5,7 +5,7 @@
 
 use super::{read, to_canvas, ArcAug, Grid, Pair, Task, CANVAS, PAD, SEQ_LEN, VOCAB};
 use crate::data::dataset::{histogram, Built, Dataset};
-use crate::data::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use anyhow::Result;
 use serde_json::json;
 use std::borrow::Borrow;

@@ -5,8 +5,8 @@
 use super::{check_path, dihedral, generate_many, shortest_distance, side, to_tokens, Maze, MazeGen, VOCAB};
 use crate::data::dataset::{histogram, Built, Dataset};
 use crate::data::input::{column, read_text, Loaded};
-use crate::data::rng::SplitMix64;
 use crate::data::source::{Maker, Source, Sources};
+use crate::rng::SplitMix64;
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! by path length) keeps only mazes whose shortest S..G path is at least `min_path` steps.
 
 use super::{bfs, solve, Maze, GOAL, OPEN, START, WALL};
-use crate::data::rng::SplitMix64;
 use crate::data::source::distinct;
+use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use std::collections::HashSet;
 

@@ -2,7 +2,7 @@
 //! with p = 0.5, shuffle the bands and the rows inside each band, the stacks and the columns inside each stack.
 
 use super::side;
-use crate::data::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Augment {

@@ -3,8 +3,8 @@
 
 use super::{clues, format_grid, generate_many, rate, read_file, side, to_tokens, Augment, GenOptions, Puzzle, Rating};
 use crate::data::dataset::{histogram, Built, Dataset};
-use crate::data::rng::SplitMix64;
 use crate::data::source::{Maker, Source, Sources};
+use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use serde_json::json;
 

@@ -9,8 +9,8 @@
 use super::rate::{rate, Rating};
 use super::solver::{count_solutions, random_solution, solved_by_singles};
 use super::Puzzle;
-use crate::data::rng::SplitMix64;
 use crate::data::source::distinct;
+use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use std::collections::HashSet;
 

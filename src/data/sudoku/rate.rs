@@ -244,8 +244,8 @@ pub fn rate(grid: &[u8]) -> Rating {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::rng::SplitMix64;
     use crate::data::sudoku::{generate, GenOptions};
+    use crate::rng::SplitMix64;
 
     /// Every elimination is sound: however far the rater gets, each cell still allows its solution digit.
     #[test]

@@ -2,7 +2,7 @@
 //! search on the cell with the fewest candidates (MRV). Counts solutions up to a limit and reports effort.
 
 use super::{geometry, side, Geometry};
-use crate::data::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Outcome of a search.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
