@@ -4,6 +4,8 @@
 /// Kernel and training-step benchmarks (`cargo bench`, `trm-gpu bench`).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod charts;
 pub mod data;
 pub mod gpu;
 pub mod model;

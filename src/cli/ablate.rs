@@ -1,10 +1,8 @@
 //! `trm-gpu ablate`: the paper's ablations, each trained with the same budget, data and seed as the base.
 
-use super::font;
 use super::GpuArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use image::{Rgb, RgbImage};
 use std::path::PathBuf;
 use trm_gpu::model::{Checkpoint, Config, Weights};
 use trm_gpu::train::fit::{fit, HeldOut, NoHooks, Schedule};
@@ -121,48 +119,13 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         println!("{:<14} {:>8.3} {:>8.3} {:>8.0}  {}", r.variant, r.exact, r.token, r.seconds, r.what);
     }
     if let Some(p) = &a.png {
-        draw_bars(&rows, &format!("held-out exact accuracy, {} steps x batch {}", a.budget, a.batch))
-            .save(p)
-            .with_context(|| format!("writing {}", p.display()))?;
+        let bars: Vec<(&str, f64)> = rows.iter().map(|r| (r.variant.as_str(), r.exact)).collect();
+        let title = format!("held-out exact accuracy, {} steps x batch {}", a.budget, a.batch);
+        trm_gpu::charts::save_png(&trm_gpu::charts::bars::draw(&title, &bars), p)?;
         println!("wrote {}", p.display());
     }
     if let Some(j) = &a.json {
-        std::fs::write(j, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", j.display()))?;
+        trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&rows)?.as_bytes())?;
     }
     Ok(())
-}
-
-/// One bar per variant (held-out exact, 0..1), its value above and its name below.
-fn draw_bars(rows: &[Row], title: &str) -> RgbImage {
-    let (slot, top, bar_h) = (120u32, 50u32, 200u32);
-    let black = Rgb([0, 0, 0]);
-    let mut img = RgbImage::from_pixel(
-        (slot * rows.len() as u32 + 20).max(font::width(title, 2) + 20),
-        top + bar_h + 40,
-        Rgb([255, 255, 255]),
-    );
-    font::draw(&mut img, 10, 10, 2, title, black);
-    for (i, r) in rows.iter().enumerate() {
-        let x0 = 10 + slot * i as u32;
-        let h = (r.exact.clamp(0.0, 1.0) * bar_h as f64).round() as u32;
-        for x in x0 + 20..x0 + slot - 20 {
-            for y in 0..h {
-                img.put_pixel(x, top + bar_h - 1 - y, Rgb([40, 90, 200]));
-            }
-        }
-        let value = format!("{:.3}", r.exact);
-        font::draw(&mut img, x0 + (slot - font::width(&value, 2)) / 2, top + bar_h - h - 14, 2, &value, black);
-        font::draw(
-            &mut img,
-            x0 + (slot.saturating_sub(font::width(&r.variant, 2))) / 2,
-            top + bar_h + 10,
-            2,
-            &r.variant,
-            black,
-        );
-    }
-    for x in 0..img.width() {
-        img.put_pixel(x, top + bar_h, black);
-    }
-    img
 }

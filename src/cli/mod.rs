@@ -3,8 +3,6 @@
 mod ablate;
 mod bench;
 mod data;
-mod font;
-mod plot;
 mod solve;
 mod train;
 
@@ -200,7 +198,7 @@ pub fn main() -> Result<()> {
             Ok(())
         }
         Command::Plot { run } => {
-            let out = plot::plot_run(&run)?;
+            let out = trm_gpu::charts::curves::plot_run(&run)?;
             println!("wrote {}", out.display());
             Ok(())
         }
@@ -212,7 +210,7 @@ fn plan(a: PlanArgs) -> Result<()> {
     let r = trm_gpu::model::memory::plan_report(&cfg.model, a.batch, a.checkpoint, u64::MAX)?;
     if let Some(png) = &a.png {
         let (s, p) = trm_gpu::model::memory::plan_step(&cfg.model, a.batch, a.checkpoint, u64::MAX)?;
-        trm_gpu::plan::chart::draw_png(&s, &p, png, 1200, 700)?;
+        trm_gpu::charts::plan::draw_png(&s, &p, png, 1200, 700)?;
         eprintln!("wrote {}", png.display());
     }
     if a.json {

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use trm_gpu::data::arc::{self, Grid};
 use trm_gpu::data::dataset::Dataset;
+use trm_gpu::data::input::write_atomic;
 use trm_gpu::data::{maze, sudoku};
 use trm_gpu::model::infer::{argmax_tokens, confidence, halt_threshold, plan_for, Solver};
 use trm_gpu::model::Config;
@@ -233,7 +234,7 @@ pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
             Puzzle::Sudoku(_) => serde_json::to_string_pretty(&sudoku_views)?,
             _ => serde_json::to_string_pretty(&answers)?,
         };
-        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+        write_atomic(p, text.as_bytes())?;
     }
     Ok(())
 }
@@ -251,7 +252,7 @@ fn sudoku_verdict(puzzle: &[u8], v: &StepView, png: Option<&PathBuf>) -> Result<
         );
     }
     if let Some(p) = png {
-        render(puzzle, v).save(p).with_context(|| format!("writing {}", p.display()))?;
+        trm_gpu::charts::save_png(&render(puzzle, v), p)?;
         println!("wrote {}", p.display());
     }
     Ok(())
@@ -312,7 +313,7 @@ fn render(puzzle: &[u8], v: &StepView) -> RgbImage {
             let d = grid[i] as usize;
             if d > 0 {
                 let color = if puzzle[i] != 0 { Rgb([0, 0, 0]) } else { Rgb([20, 60, 220]) };
-                super::font::draw(&mut img, x0 + c * cell + 11, y0 + r * cell + 6, 5, &d.to_string(), color);
+                trm_gpu::charts::font::draw(&mut img, x0 + c * cell + 11, y0 + r * cell + 6, 5, &d.to_string(), color);
             }
         }
         for k in 0..=n as u32 {

@@ -300,7 +300,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     }
     let (bar, last_eval) = (log.bar, log.last_eval);
     bar.finish();
-    let plot = super::plot::plot_run(&a.out)?;
+    let plot = trm_gpu::charts::curves::plot_run(&a.out)?;
     println!("held-out exact accuracy: {last_eval:.3}");
     println!("checkpoint: {}", a.out.join("checkpoint").join(checkpoint::MODEL_FILE).display());
     println!("metrics: {}", metrics_path.display());
@@ -443,11 +443,8 @@ fn eval_arc(
         println!("wrote {}", path.display());
     }
     if let Some(j) = &a.json {
-        std::fs::write(
-            j,
-            serde_json::to_string_pretty(&serde_json::json!({"pass": report.pass, "per_task": report.per_task}))?,
-        )
-        .with_context(|| format!("writing {}", j.display()))?;
+        let json = serde_json::json!({"pass": report.pass, "per_task": report.per_task});
+        trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
     Ok(())
 }

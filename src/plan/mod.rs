@@ -2,8 +2,6 @@
 //! GPU buffer (disjoint lifetimes), and report memory and recompute costs. Pure Rust, no wgpu.
 
 pub mod assign;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod chart;
 pub mod report;
 pub mod schedule;
 

@@ -196,11 +196,11 @@ fn chart_png_is_written() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("plan.png");
     for (w, h) in [(640, 360), (900, 500)] {
-        plan::chart::draw_png(&s, &p, &path, w, h).unwrap();
+        trm_gpu::charts::plan::draw_png(&s, &p, &path, w, h).unwrap();
         let img = image::open(&path).unwrap();
         assert_eq!((img.width(), img.height()), (w, h));
     }
     assert!(!dir.join("plan.png.tmp").exists(), "temp file renamed away");
-    assert!(plan::chart::draw_png(&s, &p, &path, 10, 10).is_err());
+    assert!(trm_gpu::charts::plan::draw_png(&s, &p, &path, 10, 10).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -69,6 +69,6 @@ pub fn plot_run(run: &Path) -> Result<PathBuf> {
         font::draw(&mut img, x0 + W as u32 - font::width(&end, 2), 26 + H as u32, 2, &end, black);
     }
     let out = run.join("curves.png");
-    img.save(&out).with_context(|| format!("writing {}", out.display()))?;
+    super::save_png(&img, &out)?;
     Ok(out)
 }

@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use image::{Rgb, RgbImage};
 
-use super::{Plan, Role, Schedule};
+use super::font;
+use crate::plan::{report::human_bytes, Plan, Role, Schedule};
 
 const BG: Rgb<u8> = Rgb([255, 255, 255]);
 const ROW_SHADE: Rgb<u8> = Rgb([240, 240, 244]);
@@ -30,22 +31,6 @@ pub fn role_color(r: Role) -> Rgb<u8> {
     })
 }
 
-/// 3x5 pixel font: 5 rows of 3 bits (MSB = left column). Letters are drawn as capitals.
-#[rustfmt::skip]
-const GLYPHS: &[(char, [u8; 5])] = &[
-    ('a', [2, 5, 7, 5, 5]), ('b', [6, 5, 6, 5, 6]), ('c', [3, 4, 4, 4, 3]), ('d', [6, 5, 5, 5, 6]),
-    ('e', [7, 4, 6, 4, 7]), ('f', [7, 4, 6, 4, 4]), ('g', [3, 4, 5, 5, 3]), ('h', [5, 5, 7, 5, 5]),
-    ('i', [7, 2, 2, 2, 7]), ('j', [1, 1, 1, 5, 2]), ('k', [5, 5, 6, 5, 5]), ('l', [4, 4, 4, 4, 7]),
-    ('m', [5, 7, 7, 5, 5]), ('n', [6, 5, 5, 5, 5]), ('o', [2, 5, 5, 5, 2]), ('p', [6, 5, 6, 4, 4]),
-    ('q', [2, 5, 5, 6, 3]), ('r', [6, 5, 6, 5, 5]), ('s', [3, 4, 2, 1, 6]), ('t', [7, 2, 2, 2, 2]),
-    ('u', [5, 5, 5, 5, 7]), ('v', [5, 5, 5, 5, 2]), ('w', [5, 5, 7, 7, 5]), ('x', [5, 5, 2, 5, 5]),
-    ('y', [5, 5, 2, 2, 2]), ('z', [7, 1, 2, 4, 7]), ('0', [7, 5, 5, 5, 7]), ('1', [2, 6, 2, 2, 7]),
-    ('2', [6, 1, 2, 4, 7]), ('3', [6, 1, 2, 1, 6]), ('4', [5, 5, 7, 1, 1]), ('5', [7, 4, 6, 1, 6]),
-    ('6', [3, 4, 7, 5, 7]), ('7', [7, 1, 2, 2, 2]), ('8', [7, 5, 7, 5, 7]), ('9', [7, 5, 7, 1, 6]),
-    ('.', [0, 0, 0, 0, 2]), ('_', [0, 0, 0, 0, 7]), (':', [0, 2, 0, 2, 0]), ('-', [0, 0, 7, 0, 0]),
-    ('%', [5, 1, 2, 4, 5]), ('/', [1, 1, 2, 4, 4]),
-];
-
 /// Fills [x0, x1) x [y0, y1), clipped to the image.
 fn fill(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb<u8>) {
     let (w, h) = (img.width() as i64, img.height() as i64);
@@ -56,24 +41,13 @@ fn fill(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb<u8>) {
     }
 }
 
-/// Draws `text` with its top-left at (x, y), each font pixel `k` x `k`; returns the x after it.
-fn text(img: &mut RgbImage, mut x: i64, y: i64, k: i64, s: &str, c: Rgb<u8>) -> i64 {
-    for ch in s.chars().map(|ch| ch.to_ascii_lowercase()) {
-        if let Some((_, rows)) = GLYPHS.iter().find(|g| g.0 == ch) {
-            for (r, bits) in rows.iter().enumerate() {
-                for col in 0..3 {
-                    if bits & (4 >> col) != 0 {
-                        fill(img, x + col * k, y + r as i64 * k, x + (col + 1) * k, y + (r as i64 + 1) * k, c);
-                    }
-                }
-            }
-        }
-        x += 4 * k;
-    }
-    x
+/// Draws `s` with its top-left at (x, y), each font pixel `k` x `k`; returns the x after it.
+fn text(img: &mut RgbImage, x: i64, y: i64, k: i64, s: &str, c: Rgb<u8>) -> i64 {
+    font::draw(img, x.max(0) as u32, y.max(0) as u32, k as u32, s, c);
+    x + 4 * k * s.chars().count() as i64
 }
 
-/// Renders the chart to `path` (PNG), writing a temp file first and renaming it into place.
+/// Renders the chart to `path` (PNG, written atomically).
 pub fn draw_png(s: &Schedule, p: &Plan, path: &Path, width: u32, height: u32) -> anyhow::Result<()> {
     ensure!(width >= 64 && height >= 64, "chart size {width}x{height} too small (min 64x64)");
     let mut img = RgbImage::from_pixel(width, height, BG);
@@ -140,16 +114,10 @@ pub fn draw_png(s: &Schedule, p: &Plan, path: &Path, width: u32, height: u32) ->
     // Peak: vertical line through bars and curve at the peak dispatch's centre, with its size.
     let px = (xat(peak_d) + xat(peak_d + 1)) / 2;
     fill(&mut img, px, bars_top, px + k, curve_bottom, PEAK);
-    let label = format!("peak {}", super::report::human_bytes(peak));
+    let label = format!("peak {}", human_bytes(peak));
     let lw = 4 * k * label.len() as i64;
     let tx = if px + 2 * k + lw <= x1 { px + 2 * k } else { (px - 2 * k - lw).max(x0) };
     text(&mut img, tx, curve_top, k, &label, PEAK);
 
-    // Atomic write: temp file in the same directory, then rename over the target.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    img.save_with_format(tmp, image::ImageFormat::Png).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    super::save_png(&img, path)
 }
