@@ -207,9 +207,9 @@ pub fn main() -> Result<()> {
 
 fn plan(a: PlanArgs) -> Result<()> {
     let cfg = a.model.load("sudoku-mlp")?;
-    let r = trm_gpu::model::memory::plan_report(&cfg.model, a.batch, a.checkpoint, u64::MAX)?;
+    let r = trm_gpu::model::memory::plan_report(&cfg, a.batch, a.checkpoint, u64::MAX)?;
     if let Some(png) = &a.png {
-        let (s, p) = trm_gpu::model::memory::plan_step(&cfg.model, a.batch, a.checkpoint, u64::MAX)?;
+        let (s, p) = trm_gpu::model::memory::plan_step(&cfg, a.batch, a.checkpoint, u64::MAX)?;
         trm_gpu::charts::plan::draw_png(&s, &p, png, 1200, 700)?;
         eprintln!("wrote {}", png.display());
     }

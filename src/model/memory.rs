@@ -1,24 +1,14 @@
 //! Memory plans of a training step, for `trm-gpu plan` and the planner's tests.
 
-use super::config::ModelConfig;
+use super::config::Config;
 use super::trm::{build_step, Checkpoint, StepOptions};
-use crate::ops::loss::LossKind;
 use crate::plan::{self, Plan, Report, Schedule};
 use anyhow::Result;
 
-/// The schedule of one training step and its plan.
-pub fn plan_step(c: &ModelConfig, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<(Schedule, Plan)> {
-    let o = StepOptions {
-        batch,
-        train: true,
-        checkpoint,
-        loss: LossKind::Stablemax,
-        grad_scale: 1.0 / batch as f32,
-        record: false,
-        one_step_grad: false,
-        update: None,
-    };
-    let (prog, _) = build_step(c, &o);
+/// The schedule of one training step, the program the trainer runs (the optimizer moments and the EMA
+/// included), and its plan.
+pub fn plan_step(c: &Config, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<(Schedule, Plan)> {
+    let (prog, _) = build_step(&c.model, &StepOptions::trainer(&c.train, batch, checkpoint));
     prog.schedule.validate()?;
     let p = plan::plan(&prog.schedule, max_binding)?;
     plan::check_plan(&prog.schedule, &p)?;
@@ -26,7 +16,7 @@ pub fn plan_step(c: &ModelConfig, batch: usize, checkpoint: Checkpoint, max_bind
 }
 
 /// The report for `checkpoint`, with the `none` policy's peak filled in for comparison.
-pub fn plan_report(c: &ModelConfig, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<Report> {
+pub fn plan_report(c: &Config, batch: usize, checkpoint: Checkpoint, max_binding: u64) -> Result<Report> {
     let (s, p) = plan_step(c, batch, checkpoint, max_binding)?;
     let (_, none) = plan_step(c, batch, Checkpoint::None, max_binding)?;
     let mut r = Report::new(&s, &p);

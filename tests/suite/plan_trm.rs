@@ -4,10 +4,10 @@ use trm_gpu::model::memory::plan_step;
 use trm_gpu::model::{Checkpoint, Config};
 use trm_gpu::plan::Role;
 
-fn cfg(preset: &str, t: usize, n: usize) -> trm_gpu::model::ModelConfig {
-    let mut c = Config::preset(preset).unwrap().model;
-    c.h_cycles = t;
-    c.l_cycles = n;
+fn cfg(preset: &str, t: usize, n: usize) -> Config {
+    let mut c = Config::preset(preset).unwrap();
+    c.model.h_cycles = t;
+    c.model.l_cycles = n;
     c
 }
 
@@ -39,7 +39,7 @@ fn per_call_activation_peak_is_at_most_a_quarter_of_none() {
 fn growth_in_n() {
     for preset in ["sudoku-mlp", "sudoku-att"] {
         let c = cfg(preset, 3, 6);
-        let call_input = (64 * c.seq() * c.hidden_size * 4) as u64;
+        let call_input = (64 * c.model.seq() * c.model.hidden_size * 4) as u64;
         let none: Vec<u64> = (2..=6).map(|n| peak(preset, 3, n, Checkpoint::None).0).collect();
         let per_call: Vec<u64> = (2..=6).map(|n| peak(preset, 3, n, Checkpoint::PerCall).0).collect();
         // None: linear in n (constant increments).
@@ -66,5 +66,23 @@ fn recompute_costs_at_most_one_forward_of_the_graded_pass() {
         // Every activation dies at its last use: nothing but persistent tensors spans the no-grad passes.
         trm_gpu::plan::check_plan(&s, &p).unwrap();
         assert!(p.bytes_by_role().contains_key(&Role::Checkpoint) || p.bytes_by_role().contains_key(&Role::Activation));
+    }
+}
+
+#[test]
+fn the_plan_holds_the_whole_training_memory() {
+    use trm_gpu::model::trm::trained;
+    use trm_gpu::plan::BUFFER_ALIGN;
+    for preset in ["sudoku-mlp", "sudoku-att"] {
+        let c = cfg(preset, 3, 6);
+        let (_, p) = plan_step(&c, 64, Checkpoint::PerCall, u64::MAX).unwrap();
+        let by_role = p.bytes_by_role();
+        let padded = |n: usize| (n as u64 * 4).div_ceil(BUFFER_ALIGN) * BUFFER_ALIGN;
+        let trained: u64 = trained(&c.model).iter().map(|s| padded(s.shape.iter().product())).sum();
+        assert_eq!(by_role[&Role::OptimizerState], 2 * trained, "{preset}: Adam's two moments per trained tensor");
+        assert_eq!(by_role.get(&Role::Ema).copied(), c.train.ema.then_some(trained), "{preset}: the EMA");
+        let gradients = by_role[&Role::Gradient];
+        assert!(gradients >= trained, "{preset}: gradients {gradients} cover the trained tensors {trained}");
+        assert!(by_role[&Role::Parameter] >= trained);
     }
 }
