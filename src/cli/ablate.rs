@@ -83,7 +83,7 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         None => VARIANTS.iter().map(|v| v.0.to_string()).collect(),
     };
     let configs = names.iter().map(|n| variant(n)).collect::<Result<Vec<_>>>()?;
-    let (train, test) = super::train::default_data(a.seed)?;
+    let (train, test) = trm_gpu::data::sudoku::embedded_default(a.seed)?;
     let dev = g.open()?;
     let mut rows = Vec::new();
     for (name, cfg) in names.iter().zip(configs) {

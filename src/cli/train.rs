@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use trm_gpu::data::dataset::Dataset;
-use trm_gpu::data::source::{Source, Sources};
 use trm_gpu::data::sudoku;
 use trm_gpu::model::{Checkpoint, Weights};
 use trm_gpu::train::fit::{fit, HeldOut, Hooks, Schedule};
@@ -92,21 +91,6 @@ pub struct EvalArgs {
     /// ARC: write the top 2 answers per test input in the submission layout here
     #[arg(long)]
     submission: Option<PathBuf>,
-}
-
-/// The embedded default: 4×4 Sudoku with 8 of 16 cells given (a unique solution each), with augmentations.
-pub fn default_data(seed: u64) -> Result<(Dataset, Dataset)> {
-    let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
-    let sources = Sources {
-        train: vec![Source::Generate { count: 2000, options }],
-        test: None,
-        holdout: 200,
-        max_train: None,
-        seed,
-        skip_bad: false,
-    };
-    let built = sudoku::build(&sudoku::SudokuBuild { sources, augmentations: 3, ratings: Vec::new() }, &mut |_, _| {})?;
-    Ok((built.train, built.test))
 }
 
 fn load_data(dir: &Path) -> Result<(Dataset, Dataset)> {
@@ -206,7 +190,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
             eprintln!(
                 "no --data: generating 2000 4x4 Sudoku puzzles with 8 givens (200 held out, 3 augmentations each)"
             );
-            default_data(a.seed)?
+            sudoku::embedded_default(a.seed)?
         }
     };
     let resumed = a.resume.as_ref().map(|d| checkpoint::Saved::load(&d.join("checkpoint"))).transpose()?;

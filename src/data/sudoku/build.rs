@@ -63,6 +63,22 @@ pub fn write_csv(path: &std::path::Path, puzzles: &[Puzzle]) -> Result<()> {
     crate::data::input::write_atomic(path, text.as_bytes())
 }
 
+/// The embedded default that `trm-gpu train` and `ablate` use without --data: 2000 generated 4×4 puzzles with 8
+/// of 16 cells given (a unique solution each), 200 held out, 3 augmentations each. Returns (train, test).
+pub fn embedded_default(seed: u64) -> Result<(Dataset, Dataset)> {
+    let options = GenOptions { clues: Some((8, 8)), ..GenOptions::new(4, false) };
+    let sources = Sources {
+        train: vec![Source::Generate { count: 2000, options }],
+        test: None,
+        holdout: 200,
+        max_train: None,
+        seed,
+        skip_bad: false,
+    };
+    let built = build(&SudokuBuild { sources, augmentations: 3, ratings: Vec::new() }, &mut |_, _| {})?;
+    Ok((built.train, built.test))
+}
+
 /// Builds the train and test datasets. `progress(done, total)` follows puzzle generation.
 pub fn build(opts: &SudokuBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<Built> {
     let mut rng = SplitMix64::new(opts.sources.seed);

@@ -10,7 +10,7 @@ mod read;
 mod solver;
 
 pub use augment::Augment;
-pub use build::{build, pool, write_csv, SudokuBuild, SudokuSource};
+pub use build::{build, embedded_default, pool, write_csv, SudokuBuild, SudokuSource};
 pub use generate::{generate, generate_many, GenOptions};
 pub use rate::{rate, Rating};
 pub use read::{parse_text, read_file, read_file_column};
