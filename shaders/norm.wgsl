@@ -9,6 +9,8 @@ struct Params { rows: u32, dim: u32, eps: f32 }
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rstd_out: array<f32>;
 @group(0) @binding(5) var<storage, read> rstd: array<f32>;
+@group(0) @binding(6) var<storage, read> y: array<f32>;
+@group(0) @binding(7) var<storage, read> dy: array<f32>;
 
 const WG: u32 = 64u;
 
@@ -30,7 +32,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     rstd_out[row] = s;
 }
 
-// Gradient w.r.t. the normalised sum, from the output y (binding 1) and dy (binding 2):
+// Gradient w.r.t. the normalised sum, from the output y and its gradient dy:
 // d(x+r) = rstd * (dy - y * mean(dy * y))
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -38,10 +40,10 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row >= p.rows) { return; }
     let o = row * p.dim;
     var dot = 0.0;
-    for (var i = 0u; i < p.dim; i++) { dot += x[o + i] * r[o + i]; }
+    for (var i = 0u; i < p.dim; i++) { dot += y[o + i] * dy[o + i]; }
     let mean = dot / f32(p.dim);
     let s = rstd[row];
     for (var i = 0u; i < p.dim; i++) {
-        out[o + i] = s * (r[o + i] - x[o + i] * mean);
+        out[o + i] = s * (dy[o + i] - y[o + i] * mean);
     }
 }

@@ -16,6 +16,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> ema: array<f32>;
 @group(0) @binding(6) var<storage, read> ids: array<i32>;
 @group(0) @binding(7) var<storage, read> hyper: array<f32>;
+@group(0) @binding(8) var<storage, read> weights: array<f32>; // the parameters the EMA follows, read-only
 
 const WG: u32 = 256u;
 
@@ -56,7 +57,7 @@ fn adamw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn ema_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if (i >= p.n) { return; }
-    ema[i] = (1.0 - p.mu) * param[i] + p.mu * ema[i];
+    ema[i] = (1.0 - p.mu) * weights[i] + p.mu * ema[i];
 }
 
 // For each batch row b that is the first with its identifier: row = ids[b];

@@ -2,7 +2,9 @@
 //! It knows nothing about TRM: ops describe launches, the model strings them into a schedule.
 
 mod adapter;
+mod layout;
 pub use adapter::{adapter_report, list_adapters, GpuOptions};
+pub use layout::{Access, Binding, Params, Scalar, ShaderLayout};
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -57,47 +59,16 @@ impl GpuTensor {
     }
 }
 
-/// Uniform parameters for a launch, packed as 32-bit words (padded to 16 bytes).
-#[derive(Default, Clone, Debug)]
-pub struct Params(pub Vec<u32>);
-
-impl Params {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn u(mut self, v: usize) -> Self {
-        self.0.push(u32::try_from(v).expect("parameter exceeds u32"));
-        self
-    }
-    pub fn f(mut self, v: f32) -> Self {
-        self.0.push(v.to_bits());
-        self
-    }
-    fn padded(&self) -> Vec<u32> {
-        let mut w = self.0.clone();
-        while w.is_empty() || !w.len().is_multiple_of(4) {
-            w.push(0);
-        }
-        w
-    }
-}
-
 /// One recorded compute dispatch: a cached pipeline, its bind group and its grid. Built once, replayed often.
 pub struct Launch {
     pub label: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
-    params: Option<wgpu::Buffer>,
     pub workgroups: [u32; 3],
-}
-
-impl Launch {
-    /// Overwrite this launch's uniform parameters (same length) without re-creating anything.
-    pub fn set_params(&self, gpu: &Gpu, params: &Params) {
-        if let Some(buf) = &self.params {
-            gpu.queue.write_buffer(buf, 0, bytemuck::cast_slice(&params.padded()));
-        }
-    }
+    /// Kept with the launch that reads it.
+    _params: Option<wgpu::Buffer>,
+    /// Each bound tensor's name with the access its shader declares, for checking against the planner's view.
+    pub bound: Vec<(Arc<str>, Access)>,
 }
 
 /// Key of the pipeline cache: shader, entry point and pipeline-overridable constants.
@@ -110,6 +81,7 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    layouts: Mutex<HashMap<&'static str, Arc<ShaderLayout>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     allocated: AtomicU64,
 }
@@ -142,6 +114,7 @@ impl Gpu {
             limits,
             features,
             modules: Mutex::default(),
+            layouts: Mutex::default(),
             pipelines: Mutex::default(),
             allocated: AtomicU64::new(0),
         })
@@ -240,6 +213,17 @@ impl Gpu {
             .clone()
     }
 
+    /// What `shader` declares (its Params members and bindings), read once.
+    pub fn layout(&self, shader: &Shader) -> Result<Arc<ShaderLayout>> {
+        let mut layouts = self.layouts.lock().unwrap();
+        if let Some(l) = layouts.get(shader.name) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(ShaderLayout::parse(shader.source).with_context(|| format!("shaders/{}.wgsl", shader.name))?);
+        layouts.insert(shader.name, l.clone());
+        Ok(l)
+    }
+
     /// The compiled pipeline for `shader::entry` with the given override constants, compiled once and cached.
     pub fn pipeline(
         &self,
@@ -268,8 +252,10 @@ impl Gpu {
         pipeline
     }
 
-    /// Build a launch: binding 0 is the uniform `params` (omitted when empty), then each `(binding, tensor)`.
-    /// Checks every binding against the storage binding limit and the grid against the workgroup limits.
+    /// Build a launch: binding 0 holds `params`, laid out by the shader's Params struct (omitted when it has
+    /// none), then each `(binding, tensor)`. Checks every binding against the shader's declarations and the
+    /// storage binding limit, that no buffer is bound writable beside another binding of it, and the grid
+    /// against the workgroup limits.
     pub fn launch(
         &self,
         shader: &Shader,
@@ -280,6 +266,27 @@ impl Gpu {
         workgroups: [u32; 3],
     ) -> Result<Launch> {
         let label = format!("{}::{}", shader.name, entry);
+        let layout = self.layout(shader)?;
+        let words = if layout.params.is_empty() && params.is_empty() {
+            None
+        } else {
+            Some(params.words(&layout).with_context(|| label.clone())?)
+        };
+        let mut bound = Vec::new();
+        for &(slot, t) in tensors {
+            let Some(decl) = layout.binding(slot) else {
+                bail!("{label}: binds tensor {} to slot {slot}, which the shader does not declare", t.name);
+            };
+            let aliased = tensors.iter().any(|&(s, u)| s != slot && Arc::ptr_eq(&u.buf, &t.buf));
+            if aliased && decl.access == Access::ReadWrite {
+                bail!(
+                    "{label}: tensor {} is bound writable ({}) and shares its buffer with another binding",
+                    t.name,
+                    decl.name
+                );
+            }
+            bound.push((t.name.clone(), decl.access));
+        }
         for (_, t) in tensors {
             if t.bytes() > self.limits.max_storage_buffer_binding_size {
                 bail!(
@@ -295,9 +302,8 @@ impl Gpu {
             bail!("{label}: grid {workgroups:?} exceeds max_compute_workgroups_per_dimension {max}");
         }
         let pipeline = self.pipeline(shader, entry, constants);
-        let layout = pipeline.get_bind_group_layout(0);
-        let params_buf = (!params.0.is_empty()).then(|| {
-            let words = params.padded();
+        let group_layout = pipeline.get_bind_group_layout(0);
+        let params_buf = words.map(|words| {
             let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&label),
                 size: (words.len() * 4) as u64,
@@ -325,10 +331,10 @@ impl Gpu {
         }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&label),
-            layout: &layout,
+            layout: &group_layout,
             entries: &entries,
         });
-        Ok(Launch { label, pipeline, bind_group, params: params_buf, workgroups })
+        Ok(Launch { label, pipeline, bind_group, workgroups, _params: params_buf, bound })
     }
 
     /// Record launches into one compute pass of `encoder`.

@@ -1,14 +1,14 @@
 //! A step as a static program: ops over the planner's named tensors, run by the GPU executor (kernels over the
 //! planned buffers, built once and replayed) or by the CPU executor (the ops' CPU twins, the reference).
 
-use crate::gpu::{Gpu, GpuTensor, Launch};
+use crate::gpu::{Access, Gpu, GpuTensor, Launch};
 use crate::ops::optim::{self, Adam, SignSgd};
 use crate::ops::{
     attention::Attention, elementwise as ew, embed::Embed, loss::Loss, matmul::Matmul, norm::Norm, rope::Rope,
     swiglu::Swiglu, Real,
 };
 use crate::plan::{Plan, Role, Schedule, TensorId as T};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::collections::HashMap;
 
 /// One op of a step. Tensor fields are schedule ids.
@@ -338,15 +338,61 @@ impl GpuExec {
         for (&t, data) in &prog.constants {
             gpu.write(&tensors[t], data);
         }
+        let mut ids = HashMap::new();
+        for (i, t) in prog.schedule.tensors.iter().enumerate() {
+            if ids.insert(t.name.as_str(), i).is_some() {
+                bail!("the program names two tensors {}", t.name);
+            }
+        }
         let mut launches = Vec::new();
         for op in &prog.ops {
-            launches.extend(op.launches(gpu, &tensors)?);
+            let kernels = op.launches(gpu, &tensors)?;
+            let bound: Vec<Vec<(T, Access)>> = kernels
+                .iter()
+                .map(|l| l.bound.iter().map(|(name, access)| (ids[&**name], *access)).collect())
+                .collect();
+            let (name, reads, writes, _) = op.io();
+            check_bindings(name, &reads, &writes, &bound, &prog.schedule)?;
+            launches.extend(kernels);
         }
         Ok(GpuExec { tensors, launches, allocated })
     }
     pub fn run(&self, gpu: &Gpu) {
         gpu.run(&self.launches.iter().collect::<Vec<_>>());
     }
+}
+
+/// Checks an op's kernels (their bindings, in launch order) against what the planner was told, since the planner
+/// aliases buffers by `io()` alone: a tensor bound read-only must be among the reads or written by an earlier
+/// kernel of the op, one bound writable among the writes, and every tensor of `io()` must be bound.
+pub fn check_bindings(op: &str, reads: &[T], writes: &[T], kernels: &[Vec<(T, Access)>], s: &Schedule) -> Result<()> {
+    let name = |t: T| &s.tensors[t].name;
+    let mut written = Vec::new();
+    for bound in kernels {
+        for &(t, access) in bound {
+            match access {
+                Access::Read if !reads.contains(&t) && !written.contains(&t) => {
+                    bail!("{op}: binds {} read-only, but io() does not read it", name(t))
+                }
+                Access::ReadWrite if !writes.contains(&t) => {
+                    bail!("{op}: binds {} writable, but io() does not write it", name(t))
+                }
+                _ => {}
+            }
+        }
+        written.extend(bound.iter().filter(|b| b.1 == Access::ReadWrite).map(|b| b.0));
+    }
+    for &t in reads.iter().chain(writes) {
+        if !kernels.iter().flatten().any(|b| b.0 == t) {
+            bail!("{op}: io() names {}, which none of its kernels binds", name(t));
+        }
+    }
+    for &t in writes {
+        if !written.contains(&t) {
+            bail!("{op}: io() writes {}, which its kernels bind only read-only", name(t));
+        }
+    }
+    Ok(())
 }
 
 /// The program on the CPU: every tensor its own vector, every op its CPU twin. The reference executor.

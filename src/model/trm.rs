@@ -192,6 +192,8 @@ struct Builder<'a> {
     h: Handles,
     recompute: bool,
     calls: usize,
+    /// Net calls differentiated so far, naming the gradients of each.
+    backwards: usize,
 }
 
 impl Builder<'_> {
@@ -209,7 +211,7 @@ impl Builder<'_> {
         self.p.tensor(name, Role::Activation, shape)
     }
     fn grad_t(&mut self, name: &str, shape: &[usize]) -> T {
-        let name = format!("c{}.d{name}", self.calls);
+        let name = format!("b{}.d{name}", self.backwards);
         self.p.tensor(name, Role::Scratch, shape)
     }
     fn op(&mut self, op: Op) {
@@ -431,6 +433,7 @@ impl Builder<'_> {
         for l in (0..self.c.layers).rev() {
             d = self.block_bwd(l, &acts.layers[l], d);
         }
+        self.backwards += 1;
         d
     }
 
@@ -674,7 +677,7 @@ impl Builder<'_> {
 
 /// Build one supervision step for `c` (see `StepOptions`).
 pub fn build_step(c: &ModelConfig, o: &StepOptions) -> (Program, Handles) {
-    Builder { c, o, p: Program::default(), h: Handles::default(), recompute: false, calls: 0 }.build()
+    Builder { c, o, p: Program::default(), h: Handles::default(), recompute: false, calls: 0, backwards: 0 }.build()
 }
 
 /// The trained parameters' specs (those with gradients), in official order.

@@ -27,7 +27,12 @@ impl Attention {
             "attention head dim {} must be a multiple of 4 and at most {MAX_HEAD_DIM}",
             self.hd
         );
-        let p = Params::new().u(self.batch).u(self.seq).u(self.heads).u(self.hd).f(self.scale());
+        let p = Params::new()
+            .u("batch", self.batch)
+            .u("seq", self.seq)
+            .u("heads", self.heads)
+            .u("hd", self.hd)
+            .f("scale", self.scale());
         let n = self.batch * self.heads * self.seq;
         gpu.launch(&crate::shader!("attention"), entry, &[], &p, t, [n.div_ceil(WG) as u32, 1, 1])
     }

@@ -5,38 +5,38 @@ use super::{Real, WG};
 use crate::gpu::{Gpu, GpuTensor, Launch, Params};
 use anyhow::Result;
 
-fn params(n: usize, rows: usize, cols: usize, batch: usize, s0: usize, len: usize, seq: usize, s: f32) -> Params {
-    Params::new().u(n).u(rows).u(cols).u(batch).u(s0).u(len).u(seq).f(s)
-}
-
+/// One launch over `n` invocations; `p` holds the entry's parameters besides `n`.
 fn run(gpu: &Gpu, entry: &'static str, p: Params, n: usize, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
-    gpu.launch(&crate::shader!("elementwise"), entry, &[], &p, t, gpu.grid(n, WG))
+    gpu.launch(&crate::shader!("elementwise"), entry, &[], &p.u("n", n), t, gpu.grid(n, WG))
 }
 
 /// out = x + y
 pub fn add(gpu: &Gpu, x: &GpuTensor, y: &GpuTensor, out: &GpuTensor) -> Result<Launch> {
     let n = out.len;
-    run(gpu, "add", params(n, 0, 0, 0, 0, 0, 0, 0.0), n, &[(1, x), (2, y), (3, out)])
+    run(gpu, "add", Params::new(), n, &[(1, x), (2, y), (3, out)])
 }
 /// out += s · x
 pub fn accumulate(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, s: f32) -> Result<Launch> {
     let n = out.len;
-    run(gpu, "accumulate", params(n, 0, 0, 0, 0, 0, 0, s), n, &[(1, x), (3, out)])
+    run(gpu, "accumulate", Params::new().f("s", s), n, &[(1, x), (3, out)])
 }
 /// out = s · x
 pub fn scale(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, s: f32) -> Result<Launch> {
     let n = out.len;
-    run(gpu, "scale", params(n, 0, 0, 0, 0, 0, 0, s), n, &[(1, x), (3, out)])
+    run(gpu, "scale", Params::new().f("s", s), n, &[(1, x), (3, out)])
 }
 /// out = s
 pub fn fill(gpu: &Gpu, out: &GpuTensor, s: f32) -> Result<Launch> {
     let n = out.len;
-    run(gpu, "fill", params(n, 0, 0, 0, 0, 0, 0, s), n, &[(3, out)])
+    run(gpu, "fill", Params::new().f("s", s), n, &[(3, out)])
 }
 /// out (batch, cols, rows) = x (batch, rows, cols) transposed
 pub fn transpose(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, batch: usize, rows: usize, cols: usize) -> Result<Launch> {
     let n = batch * rows * cols;
-    run(gpu, "transpose", params(n, rows, cols, batch, 0, 0, 0, 0.0), n, &[(1, x), (3, out)])
+    run(gpu, "transpose", Params::new().u("rows", rows).u("cols", cols).u("batch", batch), n, &[(1, x), (3, out)])
+}
+fn seq_params(batch: usize, seq: usize, cols: usize, s0: usize, len: usize) -> Params {
+    Params::new().u("batch", batch).u("seq", seq).u("cols", cols).u("s0", s0).u("len", len)
 }
 /// out (batch, len, cols) = x[:, s0..s0+len, :], x (batch, seq, cols)
 pub fn slice_seq(
@@ -50,7 +50,7 @@ pub fn slice_seq(
     len: usize,
 ) -> Result<Launch> {
     let n = batch * len * cols;
-    run(gpu, "slice_seq", params(n, 0, cols, batch, s0, len, seq, 0.0), n, &[(1, x), (3, out)])
+    run(gpu, "slice_seq", seq_params(batch, seq, cols, s0, len), n, &[(1, x), (3, out)])
 }
 /// out[:, s0..s0+len, :] += x: the gradient of `slice_seq`
 pub fn unslice_seq(
@@ -64,7 +64,7 @@ pub fn unslice_seq(
     len: usize,
 ) -> Result<Launch> {
     let n = batch * len * cols;
-    run(gpu, "unslice_seq", params(n, 0, cols, batch, s0, len, seq, 0.0), n, &[(1, x), (3, out)])
+    run(gpu, "unslice_seq", seq_params(batch, seq, cols, s0, len), n, &[(1, x), (3, out)])
 }
 /// Rows of out (batch, seq, cols) whose mask is non-zero become init (cols).
 pub fn reset_carry(
@@ -76,16 +76,16 @@ pub fn reset_carry(
     cols: usize,
 ) -> Result<Launch> {
     let n = out.len;
-    run(gpu, "reset_carry", params(n, 0, cols, 0, 0, 0, seq, 0.0), n, &[(1, init), (3, out), (4, mask)])
+    run(gpu, "reset_carry", Params::new().u("cols", cols).u("seq", seq), n, &[(1, init), (3, out), (4, mask)])
 }
 /// out (rows, cols) += bias (cols)
 pub fn bias_add(gpu: &Gpu, bias: &GpuTensor, out: &GpuTensor, cols: usize) -> Result<Launch> {
     let n = out.len;
-    run(gpu, "bias_add", params(n, 0, cols, 0, 0, 0, 0, 0.0), n, &[(1, bias), (3, out)])
+    run(gpu, "bias_add", Params::new().u("cols", cols), n, &[(1, bias), (3, out)])
 }
 /// out (cols) += Σ_rows x (rows, cols): the gradient of `bias_add`
 pub fn col_sum(gpu: &Gpu, x: &GpuTensor, out: &GpuTensor, rows: usize, cols: usize) -> Result<Launch> {
-    run(gpu, "col_sum", params(cols, rows, cols, 0, 0, 0, 0, 0.0), cols, &[(1, x), (3, out)])
+    run(gpu, "col_sum", Params::new().u("rows", rows).u("cols", cols), cols, &[(1, x), (3, out)])
 }
 
 /// Native paths of the ops that move enough data to matter; the others run their f32 twins.

@@ -21,8 +21,14 @@ impl Embed {
         self.prefix + self.len
     }
     fn launch(&self, gpu: &Gpu, entry: &'static str, n: usize, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
-        let p =
-            Params::new().u(self.batch).u(self.len).u(self.prefix).u(self.dim).u(self.vocab).u(self.ndim).f(self.scale);
+        let p = Params::new()
+            .u("batch", self.batch)
+            .u("len", self.len)
+            .u("prefix", self.prefix)
+            .u("dim", self.dim)
+            .u("vocab", self.vocab)
+            .u("ndim", self.ndim)
+            .f("scale", self.scale);
         gpu.launch(&crate::shader!("embed"), entry, &[], &p, t, gpu.grid(n, WG))
     }
     /// `puzzle` may be any 1-element tensor when ndim = 0.

@@ -89,11 +89,11 @@ fn stablemax_grad<F: Real>(x: F) -> F {
 impl Loss {
     fn params(&self) -> Params {
         Params::new()
-            .u(self.batch)
-            .u(self.len)
-            .u(self.vocab)
-            .u((self.kind == LossKind::Softmax) as usize)
-            .f(self.grad_scale)
+            .u("batch", self.batch)
+            .u("len", self.len)
+            .u("vocab", self.vocab)
+            .u("softmax", (self.kind == LossKind::Softmax) as usize)
+            .f("grad_scale", self.grad_scale)
     }
     /// Two launches: per position (loss, correct, dlogits), then per sequence (stats, dq).
     #[allow(clippy::too_many_arguments)]

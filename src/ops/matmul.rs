@@ -124,14 +124,14 @@ impl Matmul {
 
     fn params(&self) -> Params {
         Params::new()
-            .u(self.m)
-            .u(self.n)
-            .u(self.k)
-            .u(self.accumulate as usize)
-            .u(self.stride_a)
-            .u(self.stride_b)
-            .u(self.stride_c)
-            .f(self.alpha)
+            .u("m", self.m)
+            .u("n", self.n)
+            .u("k", self.k)
+            .u("accumulate", self.accumulate as usize)
+            .u("stride_a", self.stride_a)
+            .u("stride_b", self.stride_b)
+            .u("stride_c", self.stride_c)
+            .f("alpha", self.alpha)
     }
 
     /// Whether matmul_lanes8.wgsl takes this shape: every dimension and batch stride a multiple of 4.

@@ -14,7 +14,7 @@ pub struct Norm {
 
 impl Norm {
     fn params(&self) -> Params {
-        Params::new().u(self.rows).u(self.dim).f(EPS)
+        Params::new().u("rows", self.rows).u("dim", self.dim).f("eps", EPS)
     }
     fn grid(&self) -> [u32; 3] {
         [self.rows.div_ceil(64) as u32, 1, 1]
@@ -44,7 +44,7 @@ impl Norm {
             "backward",
             &[],
             &self.params(),
-            &[(1, y), (2, dy), (3, dsum), (5, rstd)],
+            &[(3, dsum), (5, rstd), (6, y), (7, dy)],
             self.grid(),
         )
     }

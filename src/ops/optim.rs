@@ -31,7 +31,7 @@ impl Adam {
         [lr, 1.0 - self.b1.powf(t as f32), 1.0 - self.b2.powf(t as f32), 0.0]
     }
     fn params(&self, n: usize) -> Params {
-        Params::new().u(n).u(0).u(0).u(0).f(self.wd).f(self.b1).f(self.b2).f(self.eps).f(0.0).f(0.0).f(0.0).f(0.0)
+        Params::new().u("n", n).f("wd", self.wd).f("b1", self.b1).f("b2", self.b2).f("eps", self.eps)
     }
     pub fn launch(
         &self,
@@ -81,10 +81,6 @@ impl Adam {
     }
 }
 
-fn ema_params(n: usize, mu: f32) -> Params {
-    Params::new().u(n).u(0).u(0).u(0).f(0.0).f(0.0).f(0.0).f(0.0).f(mu).f(0.0).f(0.0).f(0.0)
-}
-
 /// ema = (1 − mu) · param + mu · ema
 pub fn ema(gpu: &Gpu, param: &GpuTensor, ema: &GpuTensor, mu: f32) -> Result<Launch> {
     let n = param.len;
@@ -92,8 +88,8 @@ pub fn ema(gpu: &Gpu, param: &GpuTensor, ema: &GpuTensor, mu: f32) -> Result<Lau
         &crate::shader!("optim"),
         "ema_update",
         &[],
-        &ema_params(n, mu),
-        &[(2, param), (5, ema)],
+        &Params::new().u("n", n).f("mu", mu),
+        &[(5, ema), (8, param)],
         gpu.grid(n, WG),
     )
 }
@@ -119,19 +115,7 @@ pub struct SignSgd {
 
 impl SignSgd {
     pub fn params(&self) -> Params {
-        Params::new()
-            .u(0)
-            .u(self.batch)
-            .u(self.ndim)
-            .u(0)
-            .f(self.wd)
-            .f(0.0)
-            .f(0.0)
-            .f(0.0)
-            .f(0.0)
-            .f(self.lr)
-            .f(0.0)
-            .f(0.0)
+        Params::new().u("batch", self.batch).u("ndim", self.ndim).f("wd", self.wd).f("sgd_lr", self.lr)
     }
     pub fn launch(&self, gpu: &Gpu, grad: &GpuTensor, ids: &GpuTensor, weights: &GpuTensor) -> Result<Launch> {
         let n = self.batch * self.ndim;

@@ -31,7 +31,12 @@ pub struct Rope {
 
 impl Rope {
     fn launch(&self, gpu: &Gpu, x: &GpuTensor, table: &GpuTensor, out: &GpuTensor, sign: f32) -> Result<Launch> {
-        let p = Params::new().u(self.rows).u(self.seq).u(self.heads).u(self.hd).f(sign);
+        let p = Params::new()
+            .u("rows", self.rows)
+            .u("seq", self.seq)
+            .u("heads", self.heads)
+            .u("hd", self.hd)
+            .f("sign", sign);
         let n = self.rows * 3 * self.heads * self.hd / 2;
         gpu.launch(&crate::shader!("rope"), "apply", &[], &p, &[(1, x), (2, table), (3, out)], gpu.grid(n, WG))
     }

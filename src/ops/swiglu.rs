@@ -19,7 +19,7 @@ pub struct Swiglu {
 
 impl Swiglu {
     fn launch(&self, gpu: &Gpu, entry: &'static str, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
-        let p = Params::new().u(self.rows).u(self.inner);
+        let p = Params::new().u("rows", self.rows).u("inner", self.inner);
         gpu.launch(&crate::shader!("swiglu"), entry, &[], &p, t, gpu.grid(self.rows * self.inner, WG))
     }
     pub fn forward(&self, gpu: &Gpu, h: &GpuTensor, a: &GpuTensor) -> Result<Launch> {

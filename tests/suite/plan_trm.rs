@@ -86,3 +86,33 @@ fn the_plan_holds_the_whole_training_memory() {
         assert!(by_role[&Role::Parameter] >= trained);
     }
 }
+
+/// The planner aliases buffers by `io()` alone, so a kernel's bindings must agree with it; the GPU executor
+/// runs this check on every op it builds.
+#[test]
+fn bindings_that_disagree_with_io_are_refused() {
+    use trm_gpu::gpu::Access::{Read, ReadWrite};
+    use trm_gpu::model::program::check_bindings;
+    let mut s = trm_gpu::plan::Schedule::default();
+    let (x, y, out) = (
+        s.tensor("x", Role::Activation, &[4]),
+        s.tensor("y", Role::Activation, &[4]),
+        s.tensor("out", Role::Activation, &[4]),
+    );
+    let ok = check_bindings("add", &[x, y], &[out], &[vec![(x, Read), (y, Read), (out, ReadWrite)]], &s);
+    assert!(ok.is_ok());
+    // A tensor one kernel writes and a later one reads.
+    let two = [vec![(x, Read), (out, ReadWrite)], vec![(out, Read), (y, ReadWrite)]];
+    assert!(check_bindings("two", &[x], &[out, y], &two, &s).is_ok());
+    assert!(check_bindings("two", &[x], &[out, y], &[two[1].clone(), two[0].clone()], &s).is_err());
+    for (bound, says) in [
+        (vec![(x, Read), (out, ReadWrite)], "none of its kernels binds"),
+        (vec![(x, Read), (y, ReadWrite), (out, ReadWrite)], "binds y writable"),
+        (vec![(x, Read), (y, Read), (out, Read)], "binds out read-only"),
+    ] {
+        let e = check_bindings("add", &[x, y], &[out], &[bound], &s).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+    let e = check_bindings("acc", &[x, out], &[out], &[vec![(x, Read), (out, Read)]], &s).unwrap_err().to_string();
+    assert!(e.contains("only read-only"), "{e}");
+}
