@@ -124,7 +124,7 @@ impl NativeExec {
             SwigluBwd { s, h, da, dh } => self.with([h, da], [dh], |[h, da], [dh]| s.native_backward(h, da, dh)),
             Add { x, y, out } => self.with([x, y], [out], |[x, y], [o]| ew::native::add(x, y, o)),
             Accumulate { x, out, s } => self.with([x], [out], |[x], [o]| ew::native::accumulate(x, o, s)),
-            Scale { x, out, s } => self.with([x], [out], |[x], [o]| ew::native::scale(x, o, s)),
+            Copy { x, out } | Detach { x, out } => self.with([x], [out], |[x], [o]| o.copy_from_slice(x)),
             Fill { out, s } => self.with([], [out], |[], [o]| ew::native::fill(o, s)),
             Transpose { x, out, batch, rows, cols } => {
                 self.with([x], [out], |[x], [o]| ew::native::transpose(x, o, batch, rows, cols))

@@ -55,10 +55,15 @@ pub enum Op {
         out: T,
         s: f32,
     },
-    Scale {
+    /// out = x, as an output the host reads (recorded states).
+    Copy {
         x: T,
         out: T,
-        s: f32,
+    },
+    /// out = x with no gradient flowing back: the new carry.
+    Detach {
+        x: T,
+        out: T,
     },
     Fill {
         out: T,
@@ -201,7 +206,8 @@ impl Op {
             SwigluBwd { s, h, da, dh } => ("swiglu_bwd", vec![h, da], vec![dh], (10 * s.rows * s.inner) as u64),
             Add { x, y, out } => ("add", vec![x, y], vec![out], 0),
             Accumulate { x, out, .. } => ("accumulate", vec![x, out], vec![out], 0),
-            Scale { x, out, .. } => ("copy", vec![x], vec![out], 0),
+            Copy { x, out } => ("copy", vec![x], vec![out], 0),
+            Detach { x, out } => ("detach", vec![x], vec![out], 0),
             Fill { out, .. } => ("fill", vec![], vec![out], 0),
             Transpose { x, out, .. } => ("transpose", vec![x], vec![out], 0),
             SliceSeq { x, out, .. } => ("slice", vec![x], vec![out], 0),
@@ -238,7 +244,7 @@ impl Op {
             SwigluBwd { s, h, da, dh } => vec![s.backward(gpu, &t[h], &t[da], &t[dh])?],
             Add { x, y, out } => vec![ew::add(gpu, &t[x], &t[y], &t[out])?],
             Accumulate { x, out, s } => vec![ew::accumulate(gpu, &t[x], &t[out], s)?],
-            Scale { x, out, s } => vec![ew::scale(gpu, &t[x], &t[out], s)?],
+            Copy { x, out } | Detach { x, out } => vec![ew::scale(gpu, &t[x], &t[out], 1.0)?],
             Fill { out, s } => vec![ew::fill(gpu, &t[out], s)?],
             Transpose { x, out, batch, rows, cols } => vec![ew::transpose(gpu, &t[x], &t[out], batch, rows, cols)?],
             SliceSeq { x, out, batch, seq, cols, s0, len } => {
@@ -461,10 +467,7 @@ impl<F: Real> CpuExec<F> {
             Accumulate { x, out, s } => {
                 with_out!(out, |o| ew::cpu::accumulate(&self.vals[x], &mut o, F::from_f64(s as f64)))
             }
-            Scale { x, out, s } => {
-                let v: Vec<F> = self.vals[x].iter().map(|&e| F::from_f64(s as f64) * e).collect();
-                self.vals[out] = v;
-            }
+            Copy { x, out } | Detach { x, out } => self.vals[out] = self.vals[x].clone(),
             Fill { out, s } => self.vals[out].iter_mut().for_each(|e| *e = F::from_f64(s as f64)),
             Transpose { x, out, batch, rows, cols } => {
                 with_out!(out, |o| ew::cpu::transpose(&self.vals[x], &mut o, batch, rows, cols))

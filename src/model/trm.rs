@@ -174,7 +174,17 @@ struct LayerActs {
 }
 
 /// One net call of the graded pass: its input, its activations when kept, its output.
+/// Which latent a net call of latent_recursion updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Latent {
+    /// z_L = net(z_L + z_H + x)
+    Low,
+    /// z_H = net(z_H + z_L)
+    High,
+}
+
 struct Call {
+    update: Latent,
     input: T,
     acts: Option<Acts>,
     out: T,
@@ -183,6 +193,8 @@ struct Call {
 struct Graded {
     calls: Vec<Call>,
     inj: T,
+    /// The program index of the first graded call's first op.
+    first_op: usize,
 }
 
 struct Builder<'a> {
@@ -448,52 +460,53 @@ impl Builder<'_> {
         if self.o.record {
             let shape = self.p.schedule.tensors[t].shape.clone();
             let r = self.p.tensor(format!("record{}", self.h.recorded.len()), Role::Output, &shape);
-            self.op(Op::Scale { x: t, out: r, s: 1.0 });
+            self.op(Op::Copy { x: t, out: r });
             self.h.recorded.push(r);
         }
     }
 
-    /// latent_recursion without gradient: z_L = net(z_L, z_H + x) n times, then z_H = net(z_H, z_L), in place.
-    fn latent_recursion_no_grad(&mut self, x: T) {
-        let (z_h, z_l) = (self.h.z_h, self.h.z_l);
-        let inj = self.sum(z_h, x, "inj", Role::Activation);
-        for _ in 0..self.c.l_cycles {
-            let u = self.sum(z_l, inj, "in", Role::Activation);
-            self.net(u, Some(z_l));
-            self.record(z_l);
-        }
-        let u = self.sum(z_h, z_l, "in", Role::Activation);
-        self.net(u, Some(z_h));
-        self.record(z_h);
+    /// The calls of one latent_recursion, in order: n z_L updates, then the z_H update.
+    fn updates(&self) -> impl Iterator<Item = Latent> {
+        std::iter::repeat_n(Latent::Low, self.c.l_cycles).chain([Latent::High])
     }
 
-    /// latent_recursion with gradient. Outputs are fresh tensors; the checkpoint policy decides which call inputs
-    /// are kept (Checkpoint) and whether activations are kept. Returns the calls and the new z_H.
-    fn latent_recursion_graded(&mut self, x: T) -> (Graded, T) {
+    /// A net call's input: z_L + (z_H + x) for a z_L update, z_H + z_L for the z_H update. The recursion's wiring
+    /// is written here alone, for the forward and the recompute alike.
+    fn call_input(&mut self, update: Latent, z_h: T, z_l: T, inj: T, role: Role) -> T {
+        match update {
+            Latent::Low => self.sum(z_l, inj, "in", role),
+            Latent::High => self.sum(z_h, z_l, "in", role),
+        }
+    }
+
+    /// latent_recursion: z_L = net(z_L, z_H + x) n times, then z_H = net(z_H, z_L). Calls before `graded_from`
+    /// run without gradient, in place on the carry; the others write fresh tensors for the backward, which keeps
+    /// their inputs (Checkpoint) and activations as the checkpoint policy says. Returns the graded calls.
+    fn latent_recursion(&mut self, x: T, graded_from: usize) -> Graded {
         let policy = self.o.checkpoint;
         let keep_acts = policy == Checkpoint::None && self.o.train;
         let kept = |c: usize| policy.segment().is_none_or(|k| c.is_multiple_of(k));
         let (z_h, z_l) = (self.h.z_h, self.h.z_l);
         let inj = self.sum(z_h, x, "inj", Role::Activation);
-        let mut calls = Vec::new();
+        let mut g = Graded { calls: Vec::new(), inj, first_op: usize::MAX };
         let mut zl = z_l;
-        let first = if self.o.one_step_grad { self.c.l_cycles - 1 } else { 0 };
-        for _ in 0..first {
-            let u = self.sum(z_l, inj, "in", Role::Activation);
-            self.net(u, Some(z_l));
-            self.record(z_l);
+        for (c, update) in self.updates().collect::<Vec<_>>().into_iter().enumerate() {
+            if c < graded_from {
+                let carry = if update == Latent::Low { z_l } else { z_h };
+                let input = self.call_input(update, z_h, z_l, inj, Role::Activation);
+                self.net(input, Some(carry));
+                self.record(carry);
+            } else {
+                g.first_op = g.first_op.min(self.p.ops.len());
+                let role = if kept(c - graded_from) { Role::Checkpoint } else { Role::Activation };
+                let input = self.call_input(update, z_h, zl, inj, role);
+                let (out, acts) = self.net(input, None);
+                self.record(out);
+                g.calls.push(Call { update, input, acts: keep_acts.then_some(acts), out });
+                zl = out;
+            }
         }
-        for c in first..=self.c.l_cycles {
-            let h_call = c == self.c.l_cycles;
-            let role = if kept(c - first) { Role::Checkpoint } else { Role::Activation };
-            let u = if h_call { self.sum(z_h, zl, "in", role) } else { self.sum(zl, inj, "in", role) };
-            let (out, acts) = self.net(u, None);
-            self.record(out);
-            calls.push(Call { input: u, acts: keep_acts.then_some(acts), out });
-            zl = out;
-        }
-        let zh = zl;
-        (Graded { calls, inj }, zh)
+        g
     }
 
     /// The backward through the graded pass, from d(z_H). Segments of the checkpoint policy are recomputed from
@@ -516,11 +529,7 @@ impl Builder<'_> {
                     let (out, a) = self.net(u, None);
                     acts.push(a);
                     if c + 1 < end {
-                        u = if c + 1 == n - 1 {
-                            self.sum(self.h.z_h, out, "in", Role::Activation)
-                        } else {
-                            self.sum(out, g.inj, "in", Role::Activation)
-                        };
+                        u = self.call_input(g.calls[c + 1].update, self.h.z_h, out, g.inj, Role::Activation);
                     }
                 }
                 self.recompute = false;
@@ -536,13 +545,15 @@ impl Builder<'_> {
         }
     }
 
-    /// The new carry, detached: the graded pass's last z_L and z_H.
+    /// The new carry, detached: the graded pass's last z_L and z_H. The recompute reads the carry as the graded
+    /// pass's input, so nothing may write it from the first graded call until here, the end of the backward.
     fn store_carry(&mut self, g: &Graded) {
-        let n = g.calls.len();
-        let (zl, zh) = (g.calls[n - 2].out, g.calls[n - 1].out);
         let (z_l, z_h) = (self.h.z_l, self.h.z_h);
-        self.op(Op::Scale { x: zl, out: z_l, s: 1.0 });
-        self.op(Op::Scale { x: zh, out: z_h, s: 1.0 });
+        let writes_carry = |op: &Op| op.io().2.iter().any(|&t| t == z_l || t == z_h);
+        assert!(!self.p.ops[g.first_op..].iter().any(writes_carry), "the carry changes before the backward ends");
+        let n = g.calls.len();
+        self.op(Op::Detach { x: g.calls[n - 2].out, out: z_l });
+        self.op(Op::Detach { x: g.calls[n - 1].out, out: z_h });
     }
 
     fn build(mut self) -> (Program, Handles) {
@@ -591,11 +602,13 @@ impl Builder<'_> {
         self.op(Op::EmbedFwd { e, tokens, ids, table, puzzle: dummy_puzzle, x });
         self.record(x);
 
-        // deep_recursion: T−1 passes without gradient, one with.
+        // deep_recursion: T−1 passes without gradient, one with (under one-step gradient, through the last z_L
+        // update and the z_H update only).
         for _ in 1..c.h_cycles {
-            self.latent_recursion_no_grad(x);
+            self.latent_recursion(x, usize::MAX);
         }
-        let (graded, zh) = self.latent_recursion_graded(x);
+        let graded = self.latent_recursion(x, if self.o.one_step_grad { c.l_cycles - 1 } else { 0 });
+        let zh = graded.calls.last().expect("the z_H update is graded").out;
 
         // Heads: logits = lm_head(z_H[:, P:]), (q_halt, q_continue) = q_head(z_H[:, 0]).
         let zs = self.p.tensor("heads.z_tokens", Role::Activation, &[b, l, d]);
@@ -616,7 +629,7 @@ impl Builder<'_> {
         self.op(Op::Loss { l: loss, logits, labels, q, dlogits, tok, dq, stats });
         if !train {
             self.store_carry(&graded);
-            return (self.p, self.h);
+            return self.finish();
         }
 
         // Backward through the heads into d z_H.
@@ -649,6 +662,18 @@ impl Builder<'_> {
         if let Some(u) = self.o.update {
             self.update(&u);
         }
+        self.finish()
+    }
+
+    /// The built program, once no op after the stored carry uses it (the stored carry is the step's result).
+    fn finish(self) -> (Program, Handles) {
+        let (z_l, z_h) = (self.h.z_l, self.h.z_h);
+        let stored = self.p.ops.iter().position(|op| matches!(op, Op::Detach { .. })).expect("the carry is stored");
+        let uses_carry = |op: &Op| {
+            let (_, reads, writes, _) = op.io();
+            reads.iter().chain(&writes).any(|&t| t == z_l || t == z_h)
+        };
+        assert!(!self.p.ops[stored + 2..].iter().any(uses_carry), "an op uses the carry after it is stored");
         (self.p, self.h)
     }
 

@@ -98,9 +98,6 @@ pub mod native {
     pub fn accumulate(x: &[f32], out: &mut [f32], s: f32) {
         for_rows(out, 1, |i, o| crate::ops::native::axpy(s, &x[i..][..o.len()], o));
     }
-    pub fn scale(x: &[f32], out: &mut [f32], s: f32) {
-        for_rows(out, 1, |i, o| o.iter_mut().zip(&x[i..]).for_each(|(o, &v)| *o = s * v));
-    }
     pub fn fill(out: &mut [f32], s: f32) {
         for_rows(out, 1, |_, o| o.fill(s));
     }

@@ -124,12 +124,13 @@ fn norm_and_swiglu() {
 fn elementwise_ops() {
     let n = 20_003;
     let mut c = Case::default();
-    let (x, y, sum, acc, scaled, filled) = (c.t(n), c.t(n), c.t(n), c.t(n), c.t(n), c.t(n));
+    let (x, y, sum, acc, copied, detached, filled) = (c.t(n), c.t(n), c.t(n), c.t(n), c.t(n), c.t(n), c.t(n));
     c.op(Op::Add { x, y, out: sum });
     c.op(Op::Accumulate { x, out: acc, s: -0.3 });
-    c.op(Op::Scale { x, out: scaled, s: 1.7 });
+    c.op(Op::Copy { x, out: copied });
+    c.op(Op::Detach { x: sum, out: detached });
     c.op(Op::Fill { out: filled, s: 0.25 });
-    c.check("add, accumulate, scale, fill", &[sum, acc, scaled, filled]);
+    c.check("add, accumulate, copy, detach, fill", &[sum, acc, copied, detached, filled]);
     for (batch, rows, cols) in [(3, 5, 7), (2, 97, 67), (40, 9, 81)] {
         let mut c = Case::default();
         let (x, out) = (c.t(batch * rows * cols), c.t(batch * rows * cols));
