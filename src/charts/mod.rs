@@ -14,5 +14,5 @@ use std::path::Path;
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png).with_context(|| format!("encoding {}", path.display()))?;
-    crate::data::input::write_atomic(path, png.get_ref())
+    crate::files::write_atomic(path, png.get_ref())
 }

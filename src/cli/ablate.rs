@@ -125,7 +125,7 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         println!("wrote {}", p.display());
     }
     if let Some(j) = &a.json {
-        trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+        trm_gpu::files::write_atomic(j, serde_json::to_string_pretty(&rows)?.as_bytes())?;
     }
     Ok(())
 }

@@ -368,7 +368,7 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
             a.halt, r.halted_exact_accuracy, r.avg_halt_steps
         );
         if let Some(j) = &a.json {
-            trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&r)?.as_bytes())?;
+            trm_gpu::files::write_atomic(j, serde_json::to_string_pretty(&r)?.as_bytes())?;
         }
         return Ok(());
     }
@@ -388,7 +388,7 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
     }
     println!("(tau {}; exact at tau: the answer when sigmoid(q_halt) first exceeds tau, or after all steps)", a.halt);
     if let Some(j) = &a.json {
-        trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&reports)?.as_bytes())?;
+        trm_gpu::files::write_atomic(j, serde_json::to_string_pretty(&reports)?.as_bytes())?;
     }
     Ok(())
 }
@@ -428,7 +428,7 @@ fn eval_arc(
     }
     if let Some(j) = &a.json {
         let json = serde_json::json!({"pass": report.pass, "per_task": report.per_task});
-        trm_gpu::data::input::write_atomic(j, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        trm_gpu::files::write_atomic(j, serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
     Ok(())
 }

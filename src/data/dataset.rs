@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::files::AtomicFile;
+
 const MAGIC: &[u8; 8] = b"TRMDSET\n";
 const FORMAT: &str = "trm-dataset";
 const VERSION: u32 = 1;
@@ -211,8 +213,16 @@ impl Dataset {
         Ok(())
     }
 
-    /// Writes the dataset to `path`; returns the file size in bytes.
+    /// Writes the dataset to `path` atomically; returns the file size in bytes.
     pub fn save(&self, path: &Path) -> Result<u64> {
+        let mut f = AtomicFile::create(path)?;
+        let size = self.write(f.file(), path)?;
+        f.commit()?;
+        Ok(size)
+    }
+
+    /// Writes the dataset to `file`, which becomes `path`; returns its size in bytes.
+    fn write(&self, file: &mut std::fs::File, path: &Path) -> Result<u64> {
         self.validate().with_context(|| format!("{}: not saved", path.display()))?;
         let header = Header {
             magic: FORMAT.into(),
@@ -228,7 +238,6 @@ impl Dataset {
         };
         let mut json = serde_json::to_vec(&header)?;
         json.resize(json.len().next_multiple_of(8), b' ');
-        let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
         let mut w = HashWriter { out: std::io::BufWriter::new(file), hash: Fnv::new(), size: 0 };
         let io = |e| anyhow!("{}: write failed: {e}", path.display());
         w.write(MAGIC).map_err(io)?;
@@ -237,7 +246,7 @@ impl Dataset {
         w.write(&self.inputs).map_err(io)?;
         w.write(&self.labels).map_err(io)?;
         for words in [&self.puzzle_identifiers, &self.puzzle_indices, &self.group_indices, &self.augmentations] {
-            w.write(&u32_bytes(words)).map_err(io)?;
+            w.write(u32_bytes(words)).map_err(io)?;
         }
         let sum = w.hash.finish();
         w.out.write_all(&sum.to_le_bytes()).and_then(|_| w.out.flush()).map_err(io)?;
@@ -318,12 +327,12 @@ fn check_offsets(what: &str, offsets: &[u32], end: usize) -> Result<()> {
     Ok(())
 }
 
-fn u32_bytes(words: &[u32]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+fn u32_bytes(words: &[u32]) -> &[u8] {
+    bytemuck::cast_slice(words)
 }
 
 fn bytes_u32(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect()
+    bytemuck::pod_collect_to_vec(bytes)
 }
 
 /// FNV-1a 64 over little-endian u64 words (8x faster than byte-wise; every section is 8-byte aligned).
@@ -442,7 +451,7 @@ pub struct Built {
 }
 
 impl Built {
-    pub(crate) fn new(kind: &str, train: Dataset, test: Dataset) -> Self {
+    pub fn new(kind: &str, train: Dataset, test: Dataset) -> Self {
         let summary = Summary {
             kind: kind.into(),
             train_examples: train.len(),
@@ -457,12 +466,19 @@ impl Built {
     }
 
     /// Writes `dir/train.trmd` and `dir/test.trmd` (creating `dir`) and records their sizes in the summary.
+    /// Both splits are written in full before either replaces an old file, so a failed save leaves the old pair.
     pub fn save(&mut self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create directory", dir.display()))?;
-        self.summary.files.clear();
+        let mut written = Vec::new();
         for (split, ds) in [("train", &self.train), ("test", &self.test)] {
             let path = dir.join(format!("{split}.trmd"));
-            let size = ds.save(&path)?;
+            let mut f = AtomicFile::create(&path)?;
+            let size = ds.write(f.file(), &path)?;
+            written.push((f, path, size));
+        }
+        self.summary.files.clear();
+        for (f, path, size) in written {
+            f.commit()?;
             self.summary.files.push((path, size));
         }
         Ok(())

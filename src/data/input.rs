@@ -42,12 +42,3 @@ pub fn csv_fields(line: &str) -> Vec<&str> {
 pub fn column(header: &[&str], names: &[&str]) -> Option<usize> {
     header.iter().position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
 }
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader never sees a
-/// partly written file, and a failed write leaves the old file as it was.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}

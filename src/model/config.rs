@@ -2,7 +2,7 @@
 
 use crate::ops::loss::LossKind;
 use crate::ops::optim::OptimizerKind;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// The network and its recursion, named as in the official config.
@@ -245,61 +245,119 @@ impl Config {
             c.model.validate()?;
             return Ok(c);
         }
-        official(&v)
+        ensure!(v.is_object(), "config must be a JSON object");
+        official(text)
     }
 }
 
 /// The official config dict (as passed to TinyRecursiveReasoningModel_ACTV1, optionally with the trainer's
-/// keys): unknown keys are ignored, as the official code ignores them.
-fn official(v: &serde_json::Value) -> Result<Config> {
-    let obj = v.as_object().context("config must be a JSON object")?;
-    let num = |k: &str| obj.get(k).and_then(|x| x.as_f64());
-    let need = |k: &str| num(k).with_context(|| format!("missing numeric key {k:?}"));
-    let flag = |k: &str, d: bool| obj.get(k).and_then(|x| x.as_bool()).unwrap_or(d);
+/// keys): unknown keys are ignored, as the official code ignores them; a key of the wrong type is an error.
+#[derive(Deserialize)]
+struct Official {
+    hidden_size: usize,
+    #[serde(default = "one")]
+    num_heads: usize,
+    #[serde(default = "four")]
+    expansion: f64,
+    #[serde(rename = "L_layers")]
+    layers: usize,
+    #[serde(rename = "H_cycles")]
+    h_cycles: usize,
+    #[serde(rename = "L_cycles")]
+    l_cycles: usize,
+    halt_max_steps: usize,
+    #[serde(default = "exploration")]
+    halt_exploration_prob: f64,
+    #[serde(default)]
+    mlp_t: bool,
+    #[serde(default = "rope")]
+    pos_encodings: String,
+    #[serde(default = "theta")]
+    rope_theta: f32,
+    #[serde(default)]
+    puzzle_emb_ndim: usize,
+    #[serde(default)]
+    puzzle_emb_len: usize,
+    #[serde(default = "one")]
+    num_puzzle_identifiers: usize,
+    vocab_size: usize,
+    seq_len: usize,
+    rms_norm_eps: Option<f64>,
+    forward_dtype: Option<String>,
+    #[serde(rename = "no_ACT_continue", default = "yes")]
+    no_act_continue: bool,
+    global_batch_size: Option<usize>,
+    batch_size: Option<usize>,
+    lr: Option<f32>,
+    lr_warmup_steps: Option<u64>,
+    lr_min_ratio: Option<f32>,
+    weight_decay: Option<f32>,
+    beta1: Option<f32>,
+    beta2: Option<f32>,
+    puzzle_emb_lr: Option<f32>,
+    puzzle_emb_weight_decay: Option<f32>,
+}
+
+fn one() -> usize {
+    1
+}
+fn four() -> f64 {
+    4.0
+}
+fn exploration() -> f64 {
+    0.1
+}
+fn rope() -> String {
+    "rope".into()
+}
+fn theta() -> f32 {
+    10000.0
+}
+fn yes() -> bool {
+    true
+}
+
+fn official(text: &str) -> Result<Config> {
+    let o: Official = serde_json::from_str(text)?;
     let model = ModelConfig {
-        hidden_size: need("hidden_size")? as usize,
-        num_heads: num("num_heads").unwrap_or(1.0) as usize,
-        expansion: num("expansion").unwrap_or(4.0),
-        layers: need("L_layers")? as usize,
-        h_cycles: need("H_cycles")? as usize,
-        l_cycles: need("L_cycles")? as usize,
-        halt_max_steps: need("halt_max_steps")? as usize,
-        halt_exploration_prob: num("halt_exploration_prob").unwrap_or(0.1),
-        mlp_t: flag("mlp_t", false),
-        pos_encodings: obj.get("pos_encodings").and_then(|x| x.as_str()).unwrap_or("rope").to_string(),
-        rope_theta: num("rope_theta").unwrap_or(10000.0) as f32,
-        puzzle_emb_ndim: num("puzzle_emb_ndim").unwrap_or(0.0) as usize,
-        puzzle_emb_len: num("puzzle_emb_len").unwrap_or(0.0) as usize,
-        num_puzzle_identifiers: num("num_puzzle_identifiers").unwrap_or(1.0) as usize,
-        vocab_size: need("vocab_size")? as usize,
-        seq_len: need("seq_len")? as usize,
+        hidden_size: o.hidden_size,
+        num_heads: o.num_heads,
+        expansion: o.expansion,
+        layers: o.layers,
+        h_cycles: o.h_cycles,
+        l_cycles: o.l_cycles,
+        halt_max_steps: o.halt_max_steps,
+        halt_exploration_prob: o.halt_exploration_prob,
+        mlp_t: o.mlp_t,
+        pos_encodings: o.pos_encodings,
+        rope_theta: o.rope_theta,
+        puzzle_emb_ndim: o.puzzle_emb_ndim,
+        puzzle_emb_len: o.puzzle_emb_len,
+        num_puzzle_identifiers: o.num_puzzle_identifiers,
+        vocab_size: o.vocab_size,
+        seq_len: o.seq_len,
     };
-    if let Some(e) = num("rms_norm_eps") {
-        if (e - 1e-5).abs() > 1e-12 {
-            bail!("rms_norm_eps {e} is not supported (trm-gpu uses 1e-5)");
-        }
+    if let Some(e) = o.rms_norm_eps.filter(|e| (e - 1e-5).abs() > 1e-12) {
+        bail!("rms_norm_eps {e} is not supported (trm-gpu uses 1e-5)");
     }
-    if obj.get("forward_dtype").and_then(|x| x.as_str()).is_some_and(|d| d != "float32" && d != "bfloat16") {
+    if o.forward_dtype.is_some_and(|d| d != "float32" && d != "bfloat16") {
         bail!("forward_dtype must be float32 or bfloat16 (trm-gpu computes in float32)");
     }
-    if !flag("no_ACT_continue", true) {
+    if !o.no_act_continue {
         bail!("no_ACT_continue = false (the Q-continue loss) is not supported");
     }
     model.validate()?;
     let d = TrainConfig::default();
     let train = TrainConfig {
-        global_batch_size: num("global_batch_size")
-            .or(num("batch_size"))
-            .map(|x| x as usize)
-            .unwrap_or(d.global_batch_size),
-        lr: num("lr").map(|x| x as f32).unwrap_or(d.lr),
-        lr_warmup_steps: num("lr_warmup_steps").map(|x| x as u64).unwrap_or(d.lr_warmup_steps),
-        lr_min_ratio: num("lr_min_ratio").map(|x| x as f32).unwrap_or(d.lr_min_ratio),
-        weight_decay: num("weight_decay").map(|x| x as f32).unwrap_or(d.weight_decay),
-        beta1: num("beta1").map(|x| x as f32).unwrap_or(d.beta1),
-        beta2: num("beta2").map(|x| x as f32).unwrap_or(d.beta2),
-        puzzle_emb_lr: num("puzzle_emb_lr").map(|x| x as f32).unwrap_or(d.puzzle_emb_lr),
-        puzzle_emb_weight_decay: num("puzzle_emb_weight_decay").map(|x| x as f32).unwrap_or(d.puzzle_emb_weight_decay),
+        global_batch_size: o.global_batch_size.or(o.batch_size).unwrap_or(d.global_batch_size),
+        lr: o.lr.unwrap_or(d.lr),
+        lr_warmup_steps: o.lr_warmup_steps.unwrap_or(d.lr_warmup_steps),
+        lr_min_ratio: o.lr_min_ratio.unwrap_or(d.lr_min_ratio),
+        weight_decay: o.weight_decay.unwrap_or(d.weight_decay),
+        beta1: o.beta1.unwrap_or(d.beta1),
+        beta2: o.beta2.unwrap_or(d.beta2),
+        puzzle_emb_lr: o.puzzle_emb_lr.unwrap_or(d.puzzle_emb_lr),
+        puzzle_emb_weight_decay: o.puzzle_emb_weight_decay.unwrap_or(d.puzzle_emb_weight_decay),
         ..d
     };
     Ok(Config { model, train })

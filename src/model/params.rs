@@ -161,8 +161,7 @@ impl Weights {
             if view.dtype() != safetensors::Dtype::F32 {
                 bail!("{name}: dtype {:?}, expected F32", view.dtype());
             }
-            let data: Vec<f32> =
-                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
             tensors.insert(name.to_string(), (view.shape().to_vec(), data));
         }
         Ok(Weights { tensors })

@@ -60,14 +60,12 @@ impl Reference {
         for (k, v) in st.tensors() {
             let d = v.data();
             let data: Vec<f32> = match v.dtype() {
-                safetensors::Dtype::F32 => {
-                    d.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-                }
+                safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(d),
                 safetensors::Dtype::F64 => {
-                    d.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
+                    bytemuck::pod_collect_to_vec::<u8, f64>(d).iter().map(|&v| v as f32).collect()
                 }
                 safetensors::Dtype::I32 => {
-                    d.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as f32).collect()
+                    bytemuck::pod_collect_to_vec::<u8, i32>(d).iter().map(|&v| v as f32).collect()
                 }
                 safetensors::Dtype::U8 => d.iter().map(|&b| b as f32).collect(),
                 t => bail!("{}: {k} has unsupported dtype {t:?}", path.display()),
@@ -262,5 +260,5 @@ pub fn write_dump(path: &Path, dump: &[(String, Vec<f32>)]) -> Result<()> {
     let named: Vec<(String, Vec<usize>, &[f32])> =
         dump.iter().map(|(k, v)| (k.clone(), vec![v.len()], v.as_slice())).collect();
     let bytes = super::params::to_safetensors(&named, Default::default())?;
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    crate::files::write_atomic(path, &bytes)
 }

@@ -4,10 +4,10 @@
 //! temporary name and renamed, so a partly written checkpoint never replaces a good one.
 
 use super::{Trainer, TrainerState};
-use crate::data::input::write_atomic;
+use crate::files::write_atomic;
 use crate::model::params::to_safetensors;
 use crate::model::{Config, Weights};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -79,7 +79,10 @@ impl Saved {
     pub fn tensor(&self, name: &str) -> Result<Vec<f32>> {
         let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
         let v = st.tensor(name).map_err(|_| anyhow::anyhow!("checkpoint state lacks {name}"))?;
-        Ok(v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        if v.dtype() != safetensors::Dtype::F32 {
+            bail!("checkpoint state's {name} is {:?}, expected F32", v.dtype());
+        }
+        Ok(bytemuck::pod_collect_to_vec(v.data()))
     }
 
     /// Bring a freshly built trainer to this state.

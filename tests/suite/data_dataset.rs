@@ -109,6 +109,32 @@ fn inconsistent_datasets_are_not_saved() {
     assert!(ds.validate().unwrap_err().to_string().contains("group_indices"));
 }
 
+/// A failed save changes nothing: a split that does not validate leaves the old pair of files as they were, and
+/// no temporary file is left behind, even by a write dropped unfinished.
+#[test]
+fn failed_saves_leave_the_old_files() {
+    use trm_gpu::data::dataset::Built;
+    let dir = temp_path("atomic");
+    let _ = std::fs::remove_dir_all(&dir);
+    Built::new("test", random_dataset(9, 4, 3, 5), random_dataset(9, 4, 2, 6)).save(&dir).unwrap();
+    let before: Vec<Vec<u8>> =
+        ["train", "test"].iter().map(|s| std::fs::read(dir.join(format!("{s}.trmd"))).unwrap()).collect();
+    let mut bad = random_dataset(9, 4, 2, 7);
+    bad.inputs[0] = 9;
+    let e = format!("{:#}", Built::new("test", random_dataset(9, 4, 4, 8), bad).save(&dir).unwrap_err());
+    assert!(e.contains("test.trmd"), "{e}");
+    let mut unfinished = trm_gpu::files::AtomicFile::create(&dir.join("train.trmd")).unwrap();
+    std::io::Write::write_all(unfinished.file(), b"half a dataset").unwrap();
+    drop(unfinished);
+    let after: Vec<Vec<u8>> =
+        ["train", "test"].iter().map(|s| std::fs::read(dir.join(format!("{s}.trmd"))).unwrap()).collect();
+    assert!(before == after, "a failed save changed the files");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    assert_eq!(names, ["test.trmd", "train.trmd"]);
+}
+
 #[test]
 fn a_million_examples_load_in_seconds() {
     let n = 1_000_000;

@@ -64,10 +64,12 @@ fn checkpoint_round_trip_and_clear_errors() {
     corrupt[10] ^= 0xff;
     std::fs::write(&bad, &corrupt).unwrap();
     assert!(format!("{:#}", checkpoint::load_weights(&bad).unwrap_err()).contains("truncated.safetensors"));
-    // A write that fails part-way never replaces the good file: block the temporary name and try again.
-    std::fs::create_dir_all(dir.join(".model.safetensors.tmp")).unwrap();
-    assert!(checkpoint::save_weights(&path, &cfg, &Weights::init(&cfg.model, 99)).is_err());
+    // A write that stops part-way never replaces the good file, and leaves no temporary file.
+    let mut unfinished = trm_gpu::files::AtomicFile::create(&path).unwrap();
+    std::io::Write::write_all(unfinished.file(), &bytes[..bytes.len() / 2]).unwrap();
+    drop(unfinished);
     assert_eq!(checkpoint::load_weights(&path).unwrap().1, w);
+    assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
     // A shape mismatch lists what differs.
     let mut other = cfg.clone();
     other.model.hidden_size = 64;

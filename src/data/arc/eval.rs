@@ -188,6 +188,6 @@ impl Report {
 
     pub fn write_submission(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string(&self.submission())?;
-        std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+        crate::files::write_atomic(path, text.as_bytes())
     }
 }

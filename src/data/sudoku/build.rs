@@ -60,7 +60,7 @@ pub fn write_csv(path: &std::path::Path, puzzles: &[Puzzle]) -> Result<()> {
         );
         text += &line;
     }
-    crate::data::input::write_atomic(path, text.as_bytes())
+    crate::files::write_atomic(path, text.as_bytes())
 }
 
 /// The embedded default that `trm-gpu train` and `ablate` use without --data: 2000 generated 4×4 puzzles with 8
