@@ -162,7 +162,18 @@ fn reads_all_layouts() {
     let plain: String = k.iter().map(|p| format!("{},{}\n", digits(&p.puzzle), digits(&p.solution))).collect();
     let lines: String = k.iter().map(|p| format!("{}\n\n", dots(&p.puzzle))).collect();
     let pretty: String = k.iter().map(|p| sudoku::pretty(&p.puzzle).replace('\n', " ") + "\n").collect();
-    for (name, text) in [("extreme.csv", extreme), ("plain.csv", plain), ("lines.txt", lines), ("pretty.txt", pretty)] {
+    // Windows line ends, blank lines and a quoted field holding a comma.
+    let quoted: String = std::iter::once("source,question,answer\r\n".to_string())
+        .chain(k.iter().map(|p| format!("\"kaggle, part 1\",\"{}\",{}\r\n\r\n", dots(&p.puzzle), digits(&p.solution))))
+        .collect();
+    let layouts = [
+        ("extreme.csv", extreme),
+        ("plain.csv", plain),
+        ("lines.txt", lines),
+        ("pretty.txt", pretty),
+        ("quoted.csv", quoted),
+    ];
+    for (name, text) in layouts {
         let got = sudoku::read_file(&temp_file(name, &text), false).unwrap();
         assert_eq!(got.items, k, "{name}");
         assert!(got.skipped.is_empty());
@@ -197,6 +208,15 @@ fn malformed_lines_name_file_and_line() {
     let got = sudoku::read_file(&temp_file("one.txt", &format!("{q}\n{}\n", ".".repeat(81))), true).unwrap();
     assert_eq!(got.items[0].solution, p.solution);
     assert!(got.skipped[0].contains("one.txt:2: puzzle has more than one solution"), "{:?}", got.skipped);
+    // Lines are counted as the file has them, blank ones and CRLF included; an unclosed quote is named too.
+    let e = format!(
+        "{:#}",
+        sudoku::read_file(&temp_file("crlf.csv", &format!("puzzle\r\n\r\n{q}\r\n{}\r\n", &q[..80])), false)
+            .unwrap_err()
+    );
+    assert!(e.contains("crlf.csv:4: puzzle has 80 cells"), "{e}");
+    let text = format!("puzzle,solution\n{q},{s}\n\"{q},{s}\n");
+    assert!(sudoku::read_file(&temp_file("quote.csv", &text), false).is_err());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use super::{check_path, dihedral, generate_many, shortest_distance, side, to_tokens, Maze, MazeGen, VOCAB};
 use crate::data::dataset::{histogram, Built, Dataset};
-use crate::data::input::{column, read_text, Loaded};
+use crate::data::input::{column, csv_records, read_text, Loaded};
 use crate::data::source::{Maker, Source, Sources};
 use crate::rng::SplitMix64;
 use anyhow::{anyhow, bail, Result};
@@ -20,42 +20,35 @@ pub struct MazeBuild {
     pub augment: bool,
 }
 
-/// Splits a CSV line on commas without trimming: spaces are open cells.
-fn fields(line: &str) -> Vec<&str> {
-    line.split(',').map(|f| f.trim_matches('"')).collect()
-}
-
 /// Reads a maze CSV; errors name the file and 1-based line (with `skip_bad`, bad lines are counted).
 pub fn read_file(path: &Path, skip_bad: bool) -> Result<Loaded<Maze>> {
-    let name = path.display();
+    let name = path.display().to_string();
     let mut out = Loaded::default();
     let mut columns = None;
-    for (i, line) in read_text(path)?.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f = fields(line);
+    let text = read_text(path)?;
+    // Fields are not trimmed: spaces are open cells.
+    for record in csv_records(&text, &name, false) {
+        let (line, f) = record?;
         if columns.is_none() {
-            let header: Vec<&str> = f.iter().map(|h| h.trim()).collect();
-            if let (Some(q), Some(a)) = (column(&header, &["question"]), column(&header, &["answer"])) {
+            if let (Some(q), Some(a)) = (column(&f, &["question"]), column(&f, &["answer"])) {
                 columns = Some((q, a));
                 continue;
             }
             columns = Some(if f.len() >= 4 { (1, 2) } else { (0, 1) });
         }
         let (q, a) = columns.unwrap();
-        let record = parse_record(&f, q, a).map_err(|e| anyhow!("{name}:{}: {e:#}", i + 1));
+        let record = parse_record(&f, q, a).map_err(|e| anyhow!("{name}:{line}: {e:#}"));
         out.push(record, skip_bad)?;
     }
     Ok(out)
 }
 
-fn parse_record(f: &[&str], q: usize, a: usize) -> Result<Maze> {
+fn parse_record(f: &csv::StringRecord, q: usize, a: usize) -> Result<Maze> {
     if f.len() <= q.max(a) {
         bail!("line has {} fields, expected {}", f.len(), q.max(a) + 1);
     }
-    let question = to_tokens(f[q]).map_err(|e| anyhow!("question: {e}"))?;
-    let answer = to_tokens(f[a]).map_err(|e| anyhow!("answer: {e}"))?;
+    let question = to_tokens(&f[q]).map_err(|e| anyhow!("question: {e}"))?;
+    let answer = to_tokens(&f[a]).map_err(|e| anyhow!("answer: {e}"))?;
     side(question.len())?;
     check_path(&question, &answer).map_err(|e| anyhow!("answer is not a shortest path: {e}"))?;
     Ok(Maze { question, answer })

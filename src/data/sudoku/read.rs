@@ -4,8 +4,9 @@
 //! Puzzles without a solution are solved (and must have exactly one).
 
 use super::{check_digits, count_solutions, is_valid_solution, parse_cells, Puzzle};
-use crate::data::input::{column, csv_fields, read_text, Loaded};
+use crate::data::input::{column, csv_records, read_text, Loaded};
 use anyhow::{anyhow, bail, Result};
+use csv::StringRecord;
 use std::path::Path;
 
 /// Reads a puzzle file; errors name the file and 1-based line (with `skip_bad`, bad lines are counted).
@@ -22,50 +23,46 @@ pub fn parse_text(text: &str, name: &str, skip_bad: bool) -> Result<Loaded<Puzzl
     let mut columns: Option<Columns> = None;
     let mut cells: Option<usize> = None;
     let mut first = true;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if std::mem::take(&mut first) && line.chars().any(|c| c.is_ascii_alphabetic()) {
-            let header = csv_fields(line);
-            let puzzle = column(&header, &["question", "puzzle", "quizzes", "quiz"]);
-            let solution = column(&header, &["answer", "solution", "solutions"]);
+    for record in csv_records(text, name, true) {
+        let (line, rec) = record?;
+        if std::mem::take(&mut first) && rec.iter().any(|f| f.chars().any(|c| c.is_ascii_alphabetic())) {
+            let puzzle = column(&rec, &["question", "puzzle", "quizzes", "quiz"]);
+            let solution = column(&rec, &["answer", "solution", "solutions"]);
             let Some(puzzle) = puzzle else {
-                bail!("{name}:{}: header {line:?} has no puzzle column (question or puzzle)", i + 1);
+                let header: Vec<&str> = rec.iter().collect();
+                bail!("{name}:{line}: header {:?} has no puzzle column (question or puzzle)", header.join(","));
             };
             columns = Some((puzzle, solution));
             continue;
         }
-        let record = parse_record(line, columns, &mut cells).map_err(|e| anyhow!("{name}:{}: {e:#}", i + 1));
+        let record = parse_record(&rec, columns, &mut cells).map_err(|e| anyhow!("{name}:{line}: {e:#}"));
         out.push(record, skip_bad)?;
     }
     Ok(out)
 }
 
-/// The puzzle and solution fields of a line: by header columns, else the long fields of a CSV line
-/// (puzzle then solution), else the whole line.
-fn fields(line: &str, columns: Option<Columns>) -> Result<(&str, Option<&str>)> {
-    let fields = csv_fields(line);
+/// The puzzle and solution fields of a record: by header columns, else its long fields (puzzle then solution),
+/// else its only field (one puzzle per line).
+fn fields(rec: &StringRecord, columns: Option<Columns>) -> Result<(&str, Option<&str>)> {
     match columns {
         Some((p, s)) => {
             let need = p.max(s.unwrap_or(0)) + 1;
-            if fields.len() < need {
-                bail!("line has {} fields, expected {need}", fields.len());
+            if rec.len() < need {
+                bail!("line has {} fields, expected {need}", rec.len());
             }
-            Ok((fields[p], s.map(|s| fields[s])))
+            Ok((&rec[p], s.map(|s| &rec[s])))
         }
-        None if fields.len() > 1 => {
-            let mut long = fields.into_iter().filter(|f| f.len() >= 16);
+        None if rec.len() > 1 => {
+            let mut long = rec.iter().filter(|f| f.len() >= 16);
             let puzzle = long.next().ok_or_else(|| anyhow!("no puzzle field in CSV line"))?;
             Ok((puzzle, long.next()))
         }
-        None => Ok((line, None)),
+        None => Ok((&rec[0], None)),
     }
 }
 
-fn parse_record(line: &str, columns: Option<Columns>, cells: &mut Option<usize>) -> Result<Puzzle> {
-    let (puzzle_text, solution_text) = fields(line, columns)?;
+fn parse_record(rec: &StringRecord, columns: Option<Columns>, cells: &mut Option<usize>) -> Result<Puzzle> {
+    let (puzzle_text, solution_text) = fields(rec, columns)?;
     let puzzle = parse_cells(puzzle_text).map_err(|e| anyhow!("puzzle: {e}"))?;
     // The first puzzle fixes the size for the whole file.
     let expected = cells.unwrap_or(if puzzle.len() == 16 { 16 } else { 81 });
@@ -101,13 +98,16 @@ fn parse_record(line: &str, columns: Option<Columns>, cells: &mut Option<usize>)
 /// (such as kaidoku's `level`), that column's value for every puzzle.
 pub fn read_file_column(path: &Path, name: &str) -> Result<(Vec<Puzzle>, Option<Vec<String>>)> {
     let text = read_text(path)?;
-    let puzzles = parse_text(&text, &path.display().to_string(), false)?.items;
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let header = lines.next().filter(|l| l.chars().any(|c| c.is_ascii_alphabetic()));
-    let Some(at) = header.and_then(|h| column(&csv_fields(h), &[name])) else {
+    let file = path.display().to_string();
+    let puzzles = parse_text(&text, &file, false)?.items;
+    let mut records = csv_records(&text, &file, true).map(|r| r.map(|(_, rec)| rec));
+    let header = records.next().transpose()?;
+    let header = header.filter(|h| h.iter().any(|f| f.chars().any(|c| c.is_ascii_alphabetic())));
+    let Some(at) = header.and_then(|h| column(&h, &[name])) else {
         return Ok((puzzles, None));
     };
-    let values: Vec<String> = lines.map(|l| csv_fields(l).get(at).copied().unwrap_or("").to_string()).collect();
+    let values: Vec<String> =
+        records.map(|r| r.map(|rec| rec.get(at).unwrap_or("").to_string())).collect::<Result<_>>()?;
     if values.len() != puzzles.len() {
         bail!("{}: {} puzzles but {} values of column {name:?}", path.display(), puzzles.len(), values.len());
     }
