@@ -45,3 +45,54 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.file().write_all(bytes).with_context(|| format!("{}: write failed", path.display()))?;
     f.commit()
 }
+
+/// A lock on a directory that one process writes (a training run): `.lock` holds the owner's pid. A second
+/// process is refused while the owner lives; a lock left by a killed process is taken over. Released on drop.
+pub struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    pub fn acquire(dir: &Path) -> Result<DirLock> {
+        let path = dir.join(".lock");
+        let me = std::process::id();
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    f.write_all(me.to_string().as_bytes())
+                        .with_context(|| format!("{}: cannot write", path.display()))?;
+                    return Ok(DirLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u32>().ok());
+                    if let Some(pid) = owner.filter(|&pid| pid != me && alive(pid)) {
+                        anyhow::bail!(
+                            "{} is in use by another trainer (pid {pid}); wait for it, or use another directory",
+                            dir.display()
+                        );
+                    }
+                    // Left by a process that no longer runs (or unreadable): take it over.
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("{}: cannot remove a stale lock", path.display()))?;
+                }
+                Err(e) => return Err(e).with_context(|| format!("{}: cannot create", path.display())),
+            }
+        }
+        anyhow::bail!("{}: another process keeps taking this lock", path.display())
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` runs (Linux: /proc; elsewhere assumed, so a stale lock there must be removed by hand).
+fn alive(pid: u32) -> bool {
+    if Path::new("/proc/self").exists() {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}

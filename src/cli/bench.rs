@@ -9,7 +9,7 @@ use trm_gpu::model::{Checkpoint, Config};
 #[derive(Args)]
 pub struct BenchArgs {
     /// Timed runs per case (the median is reported)
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::parse_positive)]
     reps: usize,
     /// Only kernels whose name contains this
     #[arg(long)]
@@ -26,12 +26,20 @@ pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
     let mut steps = Vec::new();
     for spec in a.step.iter().filter(|s| s.as_str() != "none") {
         let (preset, batch) = spec.split_once(':').unwrap_or((spec, "8"));
-        let batch: usize =
-            batch.parse().with_context(|| format!("--step {spec:?}: the batch after ':' must be a number"))?;
+        let batch =
+            super::parse_positive(batch).map_err(|e| anyhow::anyhow!("--step {spec:?}: the batch after ':' {e}"))?;
         steps.push((Config::preset(preset).with_context(|| format!("--step {spec:?}"))?, preset, batch));
     }
-    let dev = g.open()?;
     let wanted = |name: &str| a.filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
+    if let Some(f) = &a.filter {
+        let names: Vec<String> = kernel_cases(false).into_iter().map(|c| c.name).collect();
+        anyhow::ensure!(
+            names.iter().any(|n| wanted(n)),
+            "--filter {f:?} matches no kernel; kernels: {}",
+            names.join(", ")
+        );
+    }
+    let dev = g.open()?;
     let small_attention = dev.gpu().is_none_or(|gpu| gpu.info.device_type == wgpu::DeviceType::Cpu);
     println!("{:<36} {:>10} {:>12}", "kernel", "ms", "rate");
     for case in kernel_cases(small_attention).into_iter().filter(|c| wanted(&c.name)) {

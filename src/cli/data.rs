@@ -51,7 +51,8 @@ pub enum DataCommand {
     Arc {
         #[arg(long)]
         from: PathBuf,
-        #[arg(long, default_value_t = 1000)]
+        /// Augmented variants per task (at most 100000: the official builder makes 1000)
+        #[arg(long, default_value_t = 1000, value_parser = parse_aug)]
         aug: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -60,6 +61,14 @@ pub enum DataCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+fn parse_aug(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= 100_000 => Ok(n),
+        Ok(n) => Err(format!("{n} is more than 100000 variants per task")),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
 }
 
 /// Where a generated or read puzzle set comes from and goes to.

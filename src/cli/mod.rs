@@ -110,7 +110,9 @@ impl ModelArgs {
         if let Some(t) = self.t {
             c.model.h_cycles = t;
         }
-        c.model.validate()?;
+        c.validate()?;
+        // The host copy of the weights and the executor's own: refused here, before either is allocated.
+        trm_gpu::model::memory::check_host("the model's weights", 2 * trm_gpu::model::Weights::bytes(&c.model))?;
         Ok(c)
     }
 }
@@ -152,7 +154,7 @@ enum Command {
 struct PlanArgs {
     #[command(flatten)]
     model: ModelArgs,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = parse_positive)]
     batch: usize,
     /// none or per-call
     #[arg(long, default_value = "per-call")]

@@ -104,7 +104,7 @@ struct Answer {
 }
 
 pub fn solve(g: &GpuArgs, a: SolveArgs) -> Result<()> {
-    let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
+    let path = checkpoint::model_path(&a.checkpoint);
     let (cfg, w) = checkpoint::load_weights(&path)?;
     // --data names a puzzle file unless it is a (dataset) directory; a missing file is reported as such.
     let from_file = a.data.as_ref().filter(|d| !d.is_dir());

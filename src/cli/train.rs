@@ -17,7 +17,7 @@ use trm_gpu::train::{checkpoint, evaluate, EvalReport, StepMetrics, Trainer};
 #[derive(Args)]
 pub struct TrainArgs {
     /// sudoku, maze or arc (selects the default preset when --data is given without one)
-    #[arg(long, default_value = "sudoku")]
+    #[arg(long, default_value = "sudoku", value_parser = ["sudoku", "maze", "arc"])]
     task: String,
     /// A dataset directory (train.trmd, test.trmd). Without it: a small generated Sudoku set
     #[arg(long)]
@@ -33,24 +33,32 @@ pub struct TrainArgs {
     /// Batch size (slots); smaller than the preset's keeps the rest of the recipe
     #[arg(long)]
     batch: Option<usize>,
-    #[arg(long, default_value = "runs/default")]
-    out: PathBuf,
-    /// Continue exactly from a run directory's checkpoint
+    /// The run directory (default: the --resume directory; else runs/default, or runs/default-2, ... when that
+    /// already holds a run)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the run already in --out (its metrics, curves and checkpoint)
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Continue exactly from a run directory's checkpoint (its planned --steps unless --reschedule)
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// With --resume: follow a new --steps or --epochs; the learning-rate schedule changes from the resumed step
+    #[arg(long, requires = "resume")]
+    reschedule: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Evaluate on the held-out split every N steps (0: only at the end)
     #[arg(long, default_value_t = 100)]
     eval_every: u64,
     /// Held-out examples per evaluation
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::parse_positive)]
     eval_limit: usize,
     /// Write a checkpoint every N steps (and at the end)
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
     /// Write metrics every N steps
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = parse_positive_u64)]
     log_every: u64,
     /// none or per-call
     #[arg(long, default_value = "per-call")]
@@ -83,7 +91,7 @@ pub struct EvalArgs {
     #[arg(long)]
     json: Option<PathBuf>,
     /// sudoku, maze or arc; arc runs the voting evaluator (pass@k) over the augmented test set
-    #[arg(long, default_value = "sudoku")]
+    #[arg(long, default_value = "sudoku", value_parser = ["sudoku", "maze", "arc"])]
     task: String,
     /// Evaluate only the test examples whose input never occurs in this dataset directory's train.trmd
     #[arg(long)]
@@ -91,6 +99,41 @@ pub struct EvalArgs {
     /// ARC: write the top 2 answers per test input in the submission layout here
     #[arg(long)]
     submission: Option<PathBuf>,
+}
+
+fn parse_positive_u64(s: &str) -> std::result::Result<u64, String> {
+    super::parse_positive(s).map(|n| n as u64)
+}
+
+/// Whether `dir` holds a run: its metrics or its checkpoint.
+fn holds_run(dir: &Path) -> bool {
+    dir.join("metrics.jsonl").exists() || dir.join("checkpoint").exists()
+}
+
+/// `base`, or the first of base-2, base-3, ... that holds no run, so a second `train` never overwrites the first.
+fn free_run_dir(base: &Path) -> PathBuf {
+    let name = base.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    (1..)
+        .map(|i| if i == 1 { base.to_path_buf() } else { base.with_file_name(format!("{name}-{i}")) })
+        .find(|d| !holds_run(d))
+        .expect("some directory is free")
+}
+
+/// metrics.jsonl of a resumed run, cut back to the checkpoint's step: lines logged after the checkpoint (they
+/// will be logged again) and a torn last line are dropped, atomically.
+fn cut_metrics(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    trm_gpu::files::write_atomic(path, kept.as_bytes())
 }
 
 fn load_data(dir: &Path) -> Result<(Dataset, Dataset)> {
@@ -193,7 +236,22 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
             sudoku::embedded_default(a.seed)?
         }
     };
+    ensure!(!train_data.is_empty(), "the training split is empty: nothing to train on");
+    ensure!(!test_data.is_empty(), "the test split is empty: nothing to evaluate on");
     let resumed = a.resume.as_ref().map(|d| checkpoint::Saved::load(&d.join("checkpoint"))).transpose()?;
+    let out = match (&a.out, &a.resume) {
+        (Some(o), _) => o.clone(),
+        (None, Some(r)) => r.clone(),
+        (None, None) => free_run_dir(Path::new("runs/default")),
+    };
+    if a.resume.is_none() && holds_run(&out) && !a.overwrite {
+        bail!(
+            "{0} already holds a run; pass --resume {0} to continue it, --overwrite to replace it, or another --out",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let _lock = trm_gpu::files::DirLock::acquire(&out)?;
     let mut cfg = match &resumed {
         Some(s) => s.cfg.clone(),
         None => a.model.load(default_preset)?,
@@ -209,6 +267,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     }
     check_fit(&cfg, &train_data, "training data")?;
     check_fit(&cfg, &test_data, "test data")?;
+    if let (Some(s), Some(b)) = (&resumed, a.batch) {
+        ensure!(b == s.batch, "--batch {b}: the resumed run trains with batch {}; leave --batch out", s.batch);
+    }
     let batch = resumed.as_ref().map(|s| s.batch).or(a.batch).unwrap_or(cfg.train.global_batch_size);
     if batch < cfg.train.global_batch_size {
         eprintln!(
@@ -216,16 +277,52 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
             cfg.train.global_batch_size
         );
     }
-    let steps = match (a.steps, a.epochs) {
-        (Some(s), _) => s,
-        (None, Some(e)) => (e * train_data.len() as u64).div_ceil(batch as u64),
+    let asked = match (a.steps, a.epochs) {
+        (Some(s), _) => Some(s),
+        (None, Some(e)) => Some(
+            e.checked_mul(train_data.len() as u64)
+                .with_context(|| {
+                    format!("--epochs {e} of {} examples is more steps than can be counted", train_data.len())
+                })?
+                .div_ceil(batch as u64),
+        ),
+        (None, None) => None,
+    };
+    if let Some(s) = asked {
+        ensure!(
+            s <= 1 << 40,
+            "{s} steps is more than this trainer counts (at most 2^40); use fewer --steps or --epochs"
+        );
+    }
+    let planned = resumed.as_ref().map(|s| s.state.planned_steps).filter(|&p| p > 0);
+    let steps = match (planned, asked) {
+        (Some(p), Some(s)) if s != p && !a.reschedule => bail!(
+            "the resumed run was planned for {p} steps, and its learning-rate schedule follows that; \
+             leave --steps and --epochs out, or pass --reschedule to plan {s} from here"
+        ),
+        (_, Some(s)) => s,
+        (Some(p), None) => p,
         (None, None) => 300,
     };
+    if let Some(s) = &resumed {
+        ensure!(
+            steps > s.state.step,
+            "the checkpoint is at step {}, already the end of a {steps}-step run",
+            s.state.step
+        );
+    }
     let dev = g.open()?;
     let weights = resumed.as_ref().map(|s| s.raw.clone()).unwrap_or_else(|| Weights::init(&cfg.model, a.seed));
     let mut t = Trainer::new(&dev, cfg.clone(), batch, a.checkpoint, &weights, a.seed)?;
     if let Some(s) = &resumed {
-        s.restore(&mut t)?;
+        let dir = a.resume.as_ref().unwrap().join("checkpoint");
+        s.restore(&mut t, &train_data).with_context(|| format!("resuming {}", dir.display()))?;
+        if s.repair_model(&dir, &mut t)? {
+            eprintln!(
+                "rewrote {} from the state (it was from another step)",
+                dir.join(checkpoint::MODEL_FILE).display()
+            );
+        }
         eprintln!("resumed at step {}", t.state.step);
     }
     eprintln!(
@@ -240,8 +337,13 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         test_data.len(),
         trm_gpu::plan::report::human_bytes(t.ex.allocated()),
     );
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let metrics_path = a.out.join("metrics.jsonl");
+    eprintln!("run directory: {}", out.display());
+    let metrics_path = out.join("metrics.jsonl");
+    if let Some(s) = &resumed {
+        if a.resume.as_ref() == Some(&out) {
+            cut_metrics(&metrics_path, s.state.step)?;
+        }
+    }
     let metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(resumed.is_some())
@@ -268,7 +370,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         started: std::time::Instant::now(),
         start_step: t.state.step,
         last_eval: f64::NAN,
-        checkpoint: a.out.join("checkpoint"),
+        checkpoint: out.join("checkpoint"),
         stop,
     };
     let schedule = Schedule {
@@ -284,9 +386,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     }
     let (bar, last_eval) = (log.bar, log.last_eval);
     bar.finish();
-    let plot = trm_gpu::charts::curves::plot_run(&a.out)?;
+    let plot = trm_gpu::charts::curves::plot_run(&out)?;
     println!("held-out exact accuracy: {last_eval:.3}");
-    println!("checkpoint: {}", a.out.join("checkpoint").join(checkpoint::MODEL_FILE).display());
+    println!("checkpoint: {}", out.join("checkpoint").join(checkpoint::MODEL_FILE).display());
     println!("metrics: {}", metrics_path.display());
     println!("plot: {}", plot.display());
     Ok(())
@@ -322,7 +424,7 @@ fn eval_groups(data: &Path, by: &str) -> Result<Vec<(String, Dataset)>> {
 }
 
 pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
-    let path = if a.checkpoint.is_dir() { a.checkpoint.join(checkpoint::MODEL_FILE) } else { a.checkpoint.clone() };
+    let path = checkpoint::model_path(&a.checkpoint);
     let (cfg, w) = checkpoint::load_weights(&path)?;
     let mut groups = eval_groups(&a.data, &a.by)?;
     let train = a.unseen.as_ref().map(|dir| Dataset::load(&dir.join("train.trmd")).map(|t| (dir, t))).transpose()?;
@@ -347,6 +449,12 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
     }
     if a.task == "arc" {
         ensure!(!a.data.is_file(), "--task arc evaluates a dataset directory, not a puzzle file");
+        let task = groups[0].1.meta["task"].as_str().unwrap_or("unknown").to_string();
+        ensure!(
+            task == "arc",
+            "{}: a {task} dataset; --task arc needs one built by `trm-gpu data arc`",
+            a.data.display()
+        );
         let dev = g.open()?;
         return eval_arc(&dev, &cfg, &w, &groups[0].1, &a);
     }

@@ -213,6 +213,17 @@ impl Dataset {
         Ok(())
     }
 
+    /// A hash of the examples (tokens, labels and identifiers), which a training checkpoint keeps so that a
+    /// resume on other data is refused.
+    pub fn fingerprint(&self) -> u64 {
+        let words = bytemuck::cast_slice::<u32, u8>(&self.puzzle_identifiers);
+        self.inputs
+            .iter()
+            .chain(&self.labels)
+            .chain(words)
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    }
+
     /// Writes the dataset to `path` atomically; returns the file size in bytes.
     pub fn save(&self, path: &Path) -> Result<u64> {
         let mut f = AtomicFile::create(path)?;

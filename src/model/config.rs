@@ -56,15 +56,34 @@ impl ModelConfig {
     pub fn rope(&self) -> bool {
         self.pos_encodings == "rope"
     }
+    /// Every field against its domain: sizes positive and bounded (so that no product of them overflows and a
+    /// typo cannot ask for terabytes), rates in range, heads dividing the hidden size. Errors name the field,
+    /// the value and the range.
     pub fn validate(&self) -> Result<()> {
-        if self.hidden_size == 0 || self.layers == 0 || self.h_cycles == 0 || self.l_cycles == 0 {
-            bail!("hidden_size, L_layers, H_cycles and L_cycles must be positive");
+        let sizes: [(&str, usize, usize, usize); 11] = [
+            ("hidden_size", self.hidden_size, 4, 1 << 16),
+            ("L_layers", self.layers, 1, 256),
+            ("H_cycles", self.h_cycles, 1, 256),
+            ("L_cycles", self.l_cycles, 1, 256),
+            ("halt_max_steps", self.halt_max_steps, 1, 4096),
+            ("num_heads", self.num_heads, 1, 1 << 12),
+            ("vocab_size", self.vocab_size, 2, 1 << 16),
+            ("seq_len", self.seq_len, 1, 1 << 20),
+            ("puzzle_emb_ndim", self.puzzle_emb_ndim, 0, 1 << 16),
+            ("puzzle_emb_len", self.puzzle_emb_len, 0, 1 << 12),
+            ("num_puzzle_identifiers", self.num_puzzle_identifiers, 1, 1 << 26),
+        ];
+        for (name, v, lo, hi) in sizes {
+            ensure!((lo..=hi).contains(&v), "{name} {v} is out of range ({lo} to {hi})");
         }
-        if !self.mlp_t
-            && (self.num_heads == 0
-                || !self.hidden_size.is_multiple_of(self.num_heads)
-                || !self.head_dim().is_multiple_of(4))
-        {
+        let real = |name: &str, v: f64, lo: f64, hi: f64| {
+            ensure!(v.is_finite() && v >= lo && v <= hi, "{name} {v} is out of range ({lo} to {hi})");
+            Ok(())
+        };
+        real("expansion", self.expansion, 0.25, 64.0)?;
+        real("halt_exploration_prob", self.halt_exploration_prob, 0.0, 1.0)?;
+        real("rope_theta", self.rope_theta as f64, 1.0, 1e9)?;
+        if !self.mlp_t && (!self.hidden_size.is_multiple_of(self.num_heads) || !self.head_dim().is_multiple_of(4)) {
             bail!(
                 "hidden_size {} must split into num_heads {} heads of a multiple of 4",
                 self.hidden_size,
@@ -81,9 +100,14 @@ impl ModelConfig {
                 self.puzzle_emb_len
             );
         }
-        if self.halt_max_steps == 0 {
-            bail!("halt_max_steps must be at least 1");
-        }
+        // Kernels index with 32-bit integers: one batch row's activations must fit (S' × D × the MLP width).
+        let widest = self.seq() as u128 * self.hidden_size as u128 * (2.0 * self.expansion).ceil() as u128;
+        ensure!(
+            widest < 1 << 31,
+            "seq_len {} with hidden_size {} is too large for one batch row",
+            self.seq_len,
+            self.hidden_size
+        );
         Ok(())
     }
 }
@@ -109,6 +133,40 @@ pub struct TrainConfig {
     pub halt_tau: f64,
     /// Ablation: the 1-step gradient approximation instead of the full unroll of the last pass.
     pub one_step_grad: bool,
+}
+
+impl TrainConfig {
+    /// Every field against its domain; errors name the field, the value and the range.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            (1..=1 << 20).contains(&self.global_batch_size),
+            "global_batch_size {} is out of range (1 to {})",
+            self.global_batch_size,
+            1 << 20
+        );
+        let checks: [(&str, f64, f64, f64); 9] = [
+            ("lr", self.lr as f64, 0.0, 10.0),
+            ("lr_min_ratio", self.lr_min_ratio as f64, 0.0, 1.0),
+            ("weight_decay", self.weight_decay as f64, 0.0, 100.0),
+            ("beta1", self.beta1 as f64, 0.0, 0.9999999),
+            ("beta2", self.beta2 as f64, 0.0, 0.9999999),
+            ("puzzle_emb_lr", self.puzzle_emb_lr as f64, 0.0, 10.0),
+            ("puzzle_emb_weight_decay", self.puzzle_emb_weight_decay as f64, 0.0, 100.0),
+            ("ema_rate", self.ema_rate as f64, 0.0, 0.9999999),
+            ("halt_tau", self.halt_tau, 1e-9, 1.0 - 1e-9),
+        ];
+        for (name, v, lo, hi) in checks {
+            ensure!(v.is_finite() && v >= lo && v <= hi, "{name} {v} is out of range ({lo} to {hi})");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate().context("model config")?;
+        self.train.validate().context("train config")
+    }
 }
 
 impl Default for TrainConfig {
@@ -242,7 +300,7 @@ impl Config {
         let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
         if v.get("model").is_some() {
             let c: Config = serde_json::from_value(v)?;
-            c.model.validate()?;
+            c.validate()?;
             return Ok(c);
         }
         ensure!(v.is_object(), "config must be a JSON object");
@@ -346,7 +404,6 @@ fn official(text: &str) -> Result<Config> {
     if !o.no_act_continue {
         bail!("no_ACT_continue = false (the Q-continue loss) is not supported");
     }
-    model.validate()?;
     let d = TrainConfig::default();
     let train = TrainConfig {
         global_batch_size: o.global_batch_size.or(o.batch_size).unwrap_or(d.global_batch_size),
@@ -360,5 +417,7 @@ fn official(text: &str) -> Result<Config> {
         puzzle_emb_weight_decay: o.puzzle_emb_weight_decay.unwrap_or(d.puzzle_emb_weight_decay),
         ..d
     };
-    Ok(Config { model, train })
+    let c = Config { model, train };
+    c.validate()?;
+    Ok(c)
 }

@@ -212,6 +212,14 @@ pub enum Device {
 impl Device {
     /// An executor of `prog` over `plan` on this device.
     pub fn exec(&self, prog: &Program, plan: &Plan) -> Result<Box<dyn Exec + '_>> {
+        match self {
+            // The native executor checks its plan itself, buffer by buffer; wgpu checks each buffer's size.
+            Device::Gpu(_) | Device::Native(_) => {}
+            Device::Reference => {
+                let every: u128 = prog.schedule.tensors.iter().map(|t| t.bytes as u128).sum();
+                super::memory::check_host("the reference executor (every tensor its own buffer)", every)?
+            }
+        }
         Ok(match self {
             Device::Gpu(gpu) => Box::new(GpuRun::new(gpu, prog, plan)?),
             Device::Native(n) => Box::new(NativeRun::new(n, prog, plan)?),

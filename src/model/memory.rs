@@ -3,7 +3,7 @@
 use super::config::Config;
 use super::trm::{build_step, Checkpoint, StepOptions};
 use crate::plan::{self, Plan, Report, Schedule};
-use anyhow::Result;
+use anyhow::{ensure, Result};
 
 /// The schedule of one training step, the program the trainer runs (the optimizer moments and the EMA
 /// included), and its plan.
@@ -22,4 +22,17 @@ pub fn plan_report(c: &Config, batch: usize, checkpoint: Checkpoint, max_binding
     let mut r = Report::new(&s, &p);
     r.none_peak_bytes = Some(none.peak_bytes());
     Ok(r)
+}
+
+/// Refuse, before anything is allocated, `bytes` of host memory for `what` that this machine does not have.
+pub fn check_host(what: &str, bytes: u128) -> Result<()> {
+    if let Some(avail) = super::native::available_memory() {
+        ensure!(
+            bytes <= avail as u128,
+            "{what} needs {} of memory; this machine has {} available",
+            crate::plan::report::human_bytes(bytes.min(u64::MAX as u128) as u64),
+            crate::plan::report::human_bytes(avail)
+        );
+    }
+    Ok(())
 }

@@ -118,6 +118,11 @@ impl Weights {
         &self.tensors[name].1
     }
 
+    /// Bytes of every tensor of `c` (trained or not), computed without overflow before anything is allocated.
+    pub fn bytes(c: &ModelConfig) -> u128 {
+        specs(c).iter().map(|s| 4 * s.shape.iter().map(|&d| d as u128).product::<u128>()).sum()
+    }
+
     pub fn num_parameters(&self, c: &ModelConfig) -> usize {
         specs(c).iter().filter(|s| s.kind == Kind::Trained).map(|s| s.shape.iter().product::<usize>()).sum()
     }
@@ -162,6 +167,13 @@ impl Weights {
                 bail!("{name}: dtype {:?}, expected F32", view.dtype());
             }
             let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+            let bad = data.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                bail!(
+                    "{name}: {bad} of {} values are NaN or infinite (the weights are from a diverged run)",
+                    data.len()
+                );
+            }
             tensors.insert(name.to_string(), (view.shape().to_vec(), data));
         }
         Ok(Weights { tensors })

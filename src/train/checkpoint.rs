@@ -7,7 +7,7 @@ use super::{Trainer, TrainerState};
 use crate::files::write_atomic;
 use crate::model::params::to_safetensors;
 use crate::model::{Config, Weights};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -16,11 +16,18 @@ pub const STATE_FILE: &str = "state.safetensors";
 
 /// Save the weights alone (official names, config metadata).
 pub fn save_weights(path: &Path, cfg: &Config, w: &Weights) -> Result<()> {
-    let named: Vec<(String, Vec<usize>, &[f32])> =
-        w.tensors.iter().map(|(n, (s, d))| (n.clone(), s.clone(), d.as_slice())).collect();
-    let meta =
-        HashMap::from([("config".to_string(), serde_json::to_string(cfg)?), ("format".to_string(), "pt".to_string())]);
-    write_atomic(path, &to_safetensors(&named, meta)?)
+    write_model(path, cfg, w, None)
+}
+
+/// The model file `path` names: the file itself, a checkpoint directory's, or a run directory's checkpoint's.
+pub fn model_path(path: &Path) -> std::path::PathBuf {
+    if !path.is_dir() {
+        path.to_path_buf()
+    } else if path.join("checkpoint").join(MODEL_FILE).exists() {
+        path.join("checkpoint").join(MODEL_FILE)
+    } else {
+        path.join(MODEL_FILE)
+    }
 }
 
 /// Load a weights file and the config stored in its metadata.
@@ -29,11 +36,11 @@ pub fn load_weights(path: &Path) -> Result<(Config, Weights)> {
     Weights::from_checkpoint(&bytes, &path.display().to_string())
 }
 
-/// Write both checkpoint files into `dir`.
+/// Write both checkpoint files into `dir`: the state first, since it alone is what a resume reads and the model
+/// file can be rebuilt from it (`Saved::repair_model`), so a kill between the two never loses a step.
 pub fn save(dir: &Path, t: &mut Trainer) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let cfg = t.cfg.clone();
-    save_weights(&dir.join(MODEL_FILE), &cfg, &t.eval_weights())?;
     let raw = t.raw_weights();
     let extra = t.state_tensors();
     let mut named: Vec<(String, Vec<usize>, &[f32])> =
@@ -46,7 +53,27 @@ pub fn save(dir: &Path, t: &mut Trainer) -> Result<()> {
         ("trainer".to_string(), serde_json::to_string(&t.state)?),
         ("batch".to_string(), t.batch.to_string()),
     ]);
-    write_atomic(&dir.join(STATE_FILE), &to_safetensors(&named, meta)?)
+    write_atomic(&dir.join(STATE_FILE), &to_safetensors(&named, meta)?)?;
+    write_model(&dir.join(MODEL_FILE), &cfg, &t.eval_weights(), Some(t.state.step))
+}
+
+/// Weights under their official names with the config, and the training step they are from when known.
+fn write_model(path: &Path, cfg: &Config, w: &Weights, step: Option<u64>) -> Result<()> {
+    let named: Vec<(String, Vec<usize>, &[f32])> =
+        w.tensors.iter().map(|(n, (s, d))| (n.clone(), s.clone(), d.as_slice())).collect();
+    let mut meta =
+        HashMap::from([("config".to_string(), serde_json::to_string(cfg)?), ("format".to_string(), "pt".to_string())]);
+    if let Some(step) = step {
+        meta.insert("step".to_string(), step.to_string());
+    }
+    write_atomic(path, &to_safetensors(&named, meta)?)
+}
+
+/// The step a model file's metadata names (None for weights saved outside a run).
+fn model_step(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    meta.metadata().as_ref()?.get("step")?.parse().ok()
 }
 
 /// What `save` wrote: config, batch, raw weights, trainer state, and the other tensors by name.
@@ -85,8 +112,41 @@ impl Saved {
         Ok(bytemuck::pod_collect_to_vec(v.data()))
     }
 
-    /// Bring a freshly built trainer to this state.
-    pub fn restore(&self, t: &mut Trainer) -> Result<()> {
+    /// Rewrite `dir`'s model file from a trainer restored from this state when the file is missing or from
+    /// another step (a kill after the state was written); returns whether it did.
+    pub fn repair_model(&self, dir: &Path, t: &mut Trainer) -> Result<bool> {
+        let path = dir.join(MODEL_FILE);
+        if model_step(&path) == Some(self.state.step) {
+            return Ok(false);
+        }
+        write_model(&path, &t.cfg.clone(), &t.eval_weights(), Some(self.state.step))?;
+        Ok(true)
+    }
+
+    /// Bring a freshly built trainer to this state, once the state is checked against the trainer's batch and
+    /// the training data (a state from another dataset would index past its end).
+    pub fn restore(&self, t: &mut Trainer, data: &crate::data::Dataset) -> Result<()> {
+        let s = &self.state;
+        ensure!(
+            s.slots.len() == self.batch && t.batch == self.batch,
+            "the checkpoint's state holds {} slots for batch {}; the trainer has batch {}",
+            s.slots.len(),
+            self.batch,
+            t.batch
+        );
+        let n = data.len();
+        let fits = (s.stream.order.is_empty() || s.stream.order.len() == n)
+            && s.stream.cursor <= s.stream.order.len()
+            && s.stream.order.iter().chain(s.slots.iter().map(|slot| &slot.sample)).all(|&i| i < n.max(1));
+        ensure!(
+            fits && n > 0,
+            "the checkpoint was trained on {} examples; this training data has {n}: resume with the same --data",
+            if s.stream.order.is_empty() {
+                "a different number of".to_string()
+            } else {
+                s.stream.order.len().to_string()
+            }
+        );
         t.restore_tensors(&|n| self.tensor(n))?;
         t.state = self.state.clone();
         Ok(())

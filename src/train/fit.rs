@@ -4,7 +4,7 @@
 use super::{evaluate, EvalReport, StepMetrics, Trainer};
 use crate::data::dataset::Dataset;
 use crate::model::Device;
-use anyhow::Result;
+use anyhow::{ensure, Result};
 
 /// Examples per evaluation batch.
 const EVAL_BATCH: usize = 64;
@@ -32,7 +32,7 @@ pub trait Hooks {
     fn step(&mut self, _metrics: &StepMetrics, _held_out: Option<&EvalReport>) -> Result<()> {
         Ok(())
     }
-    /// Save the trainer: on the schedule, after the last step and before stopping early.
+    /// Save the trainer: on the schedule, after the last step (before its evaluation) and before stopping early.
     fn checkpoint(&mut self, _trainer: &mut Trainer) -> Result<()> {
         Ok(())
     }
@@ -67,10 +67,32 @@ pub fn fit(
     schedule: &Schedule,
     hooks: &mut dyn Hooks,
 ) -> Result<Fitted> {
+    ensure!(!train.is_empty(), "the training data is empty");
+    let fingerprint = train.fingerprint();
+    let seen = trainer.state.data;
+    ensure!(seen == 0 || seen == fingerprint, "the trainer was trained on other data: resume with the same --data");
+    trainer.state.data = fingerprint;
+    if let Some(h) = &schedule.held_out {
+        ensure!(
+            !h.data.is_empty() && h.limit > 0,
+            "the held-out evaluation has no examples (empty test split or limit 0)"
+        );
+    }
     let mut last = None;
     while trainer.state.step < schedule.steps {
         let m = trainer.step(train, schedule.steps)?;
+        // No checkpoint after a diverged step: the last one saved holds finite weights.
+        ensure!(
+            m.loss.is_finite(),
+            "training diverged: the loss is {} at step {}; the last checkpoint saved before it is kept",
+            m.loss,
+            m.step
+        );
         let end = m.step == schedule.steps;
+        if end {
+            // The trained weights are safe before the final evaluation runs.
+            hooks.checkpoint(trainer)?;
+        }
         let report = match &schedule.held_out {
             Some(h) if end || due(m.step, h.every) => {
                 let w = trainer.eval_weights();
@@ -84,7 +106,7 @@ pub fn fit(
             last = report;
         }
         let stop = hooks.stop();
-        if end || stop || due(m.step, schedule.checkpoint_every) {
+        if !end && (stop || due(m.step, schedule.checkpoint_every)) {
             hooks.checkpoint(trainer)?;
         }
         if stop && !end {

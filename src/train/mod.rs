@@ -36,6 +36,12 @@ pub struct Stream {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrainerState {
     pub step: u64,
+    /// The run's planned length, which the learning-rate schedule follows (0 in checkpoints older than it).
+    #[serde(default)]
+    pub planned_steps: u64,
+    /// `Dataset::fingerprint` of the training data (0 before the first step, and in older checkpoints).
+    #[serde(default)]
+    pub data: u64,
     pub rng: SplitMix64,
     pub slots: Vec<Slot>,
     pub stream: Stream,
@@ -93,6 +99,8 @@ impl<'d> Trainer<'d> {
         }
         let state = TrainerState {
             step: 0,
+            planned_steps: 0,
+            data: 0,
             rng: SplitMix64::new(seed),
             slots: vec![Slot { halted: true, ..Default::default() }; batch],
             stream: Stream::default(),
@@ -142,6 +150,7 @@ impl<'d> Trainer<'d> {
         write_batch(self.ex.as_mut(), &self.h, &data.batch(self.state.slots.iter().map(|s| s.sample)));
         self.ex.write_i32(self.h.reset, &reset);
         // The supervision step, then the optimizer, EMA and puzzle embeddings, in one run on the device.
+        self.state.planned_steps = total_steps;
         let lr = self.lr(self.state.step, total_steps);
         self.ex.write(self.h.hyper, &self.update.adam.hyper(lr, self.state.step + 1));
         self.ex.run();

@@ -170,7 +170,7 @@ fn device_choice() {
         run(&["bench", "--device", "cpu", "--threads", "1", "--reps", "1", "--filter", "ema", "--step", "none"]);
     assert!(ok && t.contains("device: cpu: native executor (gemm and 1 thread)"), "{t}");
     // A plan larger than the machine is refused before anything is allocated, with both figures.
-    let (ok, t) = run(&["bench", "--device", "cpu", "--filter", "none", "--step", "sudoku-mlp:100000"]);
+    let (ok, t) = run(&["bench", "--device", "cpu", "--filter", "ema", "--step", "sudoku-mlp:100000"]);
     assert!(
         !ok && t.contains("this step's plan needs") && t.contains("TiB but the machine has") && t.contains("available"),
         "{t}"
@@ -323,6 +323,7 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
         out,
         "--out",
         out,
+        "--reschedule",
         "--steps",
         &(step + 1).to_string(),
         "--quiet",
@@ -443,4 +444,177 @@ fn puzzle_files_for_data_eval_and_solve() {
         let (ok, t) = run(&a);
         assert!(!ok && t.contains(want), "{a:?}: {t}");
     }
+}
+
+/// Values out of their domain are refused with the field, the value and the range, before anything runs.
+#[test]
+fn out_of_range_values_are_refused() {
+    let d = tmp("ranges");
+    for (args, says) in [
+        (vec!["plan", "--batch", "0"], "--batch"),
+        (vec!["bench", "--reps", "0"], "--reps"),
+        (vec!["bench", "--filter", "no-such-kernel", "--step", "none"], "matches no kernel"),
+        (vec!["bench", "--step", "tiny-sudoku4-mlp:0"], "at least 1"),
+        (vec!["eval", "--checkpoint", "x", "--data", "y", "--task", "bogus"], "possible values"),
+        (vec!["eval", "--checkpoint", "x", "--data", "y", "--halt", "1.5"], "strictly between 0 and 1"),
+        (vec!["data", "arc", "--from", "x", "--aug", "1000000000", "--out", "y"], "more than 100000"),
+    ] {
+        let (ok, t) = run(&args);
+        assert!(!ok && t.contains(says), "{args:?}: {t}");
+    }
+    let empty = tmp("ranges-empty-arc");
+    let (ok, t) = run(&["data", "arc", "--from", empty.to_str().unwrap(), "--out", d.join("a").to_str().unwrap()]);
+    assert!(!ok && t.contains("no ARC tasks found"), "{t}");
+    // The official flat layout: types are checked with their line and column, sizes against their bounds.
+    let flat = |extra: &str| {
+        format!("{{\"hidden_size\": 32, \"L_layers\": 1, \"H_cycles\": 2, \"L_cycles\": 2, \"halt_max_steps\": 2, \"vocab_size\": 6, \"seq_len\": 16, \"mlp_t\": true{extra}}}")
+    };
+    let mut own = trm_gpu::model::Config::preset("tiny-sudoku4-mlp").unwrap();
+    own.train.halt_tau = 2.0;
+    let mut ema = trm_gpu::model::Config::preset("tiny-sudoku4-mlp").unwrap();
+    ema.train.ema_rate = 2.0;
+    for (text, says) in [
+        (flat(", \"expansion\": 0"), "expansion 0 is out of range"),
+        (flat(", \"vocab_size\": 0").replacen("\"vocab_size\": 6, ", "", 1), "vocab_size 0 is out of range"),
+        (flat(", \"lr\": 1e30"), "lr 1000000015047466200000000000000 is out of range"),
+        (flat("").replace("\"hidden_size\": 32", "\"hidden_size\": 1e20"), "expected usize at line 1 column"),
+        (flat("").replace("\"hidden_size\": 32", "\"hidden_size\": 1000000"), "hidden_size 1000000 is out of range"),
+        (flat("").replace("\"L_layers\": 1", "\"L_layers\": 1000000"), "L_layers 1000000 is out of range"),
+        (flat("").replace("\"halt_max_steps\": 2", "\"halt_max_steps\": 1000000000"), "halt_max_steps 1000000000"),
+        (serde_json::to_string(&own).unwrap(), "halt_tau 2 is out of range"),
+        (serde_json::to_string(&ema).unwrap(), "ema_rate 2 is out of range"),
+    ] {
+        let path = d.join("config.json");
+        std::fs::write(&path, &text).unwrap();
+        let (ok, t) = run(&["plan", "--config", path.to_str().unwrap()]);
+        assert!(!ok && t.contains("config.json") && t.contains(says), "{text}: {t}");
+    }
+}
+
+fn tiny_data(name: &str, seed: &str) -> std::path::PathBuf {
+    let data = tmp(name).join("data");
+    let out = data.to_str().unwrap();
+    let (ok, t) =
+        run(&["data", "sudoku", "--generate", "40", "--size", "4", "--holdout", "8", "--seed", seed, "--out", out]);
+    assert!(ok, "{t}");
+    data
+}
+
+/// A run directory is never overwritten or mixed: a second run into it is refused, a resume continues in it
+/// with its own schedule, data and batch, its metrics are cut back to the checkpoint (a torn line too), and a
+/// live trainer's lock keeps others out while a dead one's is taken over.
+#[test]
+fn runs_are_never_overwritten_or_mixed() {
+    let data = tiny_data("runs", "0");
+    let other = tiny_data("runs-other", "1");
+    let out = tmp("runs").join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "--device",
+            "cpu",
+            "train",
+            "--preset",
+            "tiny-sudoku4-mlp",
+            "--data",
+            d,
+            "--quiet",
+            "--eval-limit",
+            "8",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (ok, t) = train(&["--steps", "3", "--batch", "4", "--out", o]);
+    assert!(ok, "{t}");
+    let (ok, t) = train(&["--steps", "3", "--batch", "4", "--out", o]);
+    assert!(!ok && t.contains("already holds a run") && t.contains("--resume"), "{t}");
+    let (ok, t) = train(&["--steps", "5", "--resume", o]);
+    assert!(!ok && t.contains("planned for 3 steps") && t.contains("--reschedule"), "{t}");
+    let (ok, t) = train(&["--resume", o, "--reschedule", "--steps", "5", "--batch", "2"]);
+    assert!(!ok && t.contains("batch 4"), "{t}");
+    let (ok, t) = run(&[
+        "--device",
+        "cpu",
+        "train",
+        "--data",
+        other.to_str().unwrap(),
+        "--resume",
+        o,
+        "--reschedule",
+        "--steps",
+        "5",
+    ]);
+    assert!(!ok && t.contains("was trained on other data"), "{t}");
+    let (ok, t) = train(&["--epochs", "368934881474191033", "--batch", "4", "--out", &format!("{o}-epochs")]);
+    assert!(!ok && t.contains("use fewer --steps or --epochs"), "{t}");
+    // A torn last line, then a resume without --out: the run continues in its own directory.
+    let metrics = out.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    text.push_str("{\"step\": 4, \"loss\": 1.0, \"to");
+    std::fs::write(&metrics, text).unwrap();
+    let (ok, t) = train(&["--resume", o, "--reschedule", "--steps", "5", "--log-every", "1"]);
+    assert!(ok && t.contains("resumed at step 3") && t.contains(&format!("run directory: {o}")), "{t}");
+    let steps: Vec<u64> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [3, 4, 5], "one line per logged step, none twice");
+    // Locks: this test process is alive, so its pid keeps the trainer out; a dead pid's lock is taken over.
+    std::fs::write(out.join(".lock"), std::process::id().to_string()).unwrap();
+    let (ok, t) = train(&["--resume", o, "--reschedule", "--steps", "6"]);
+    assert!(!ok && t.contains("in use by another trainer"), "{t}");
+    std::fs::write(out.join(".lock"), "4000000000").unwrap();
+    let (ok, t) = train(&["--resume", o, "--reschedule", "--steps", "6"]);
+    assert!(ok, "{t}");
+    assert!(!out.join(".lock").exists(), "the lock is released at exit");
+}
+
+/// A checkpoint whose model file is older than its state (a kill between the two writes) is repaired from
+/// the state on resume; weights holding NaN are refused by name.
+#[test]
+fn checkpoints_stay_consistent_and_finite() {
+    let data = tiny_data("consistent", "0");
+    let out = tmp("consistent").join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let base =
+        ["--device", "cpu", "train", "--preset", "tiny-sudoku4-mlp", "--data", d, "--quiet", "--eval-limit", "8"];
+    let (ok, t) = run(&[&base[..], &["--steps", "2", "--batch", "4", "--out", o]].concat());
+    assert!(ok, "{t}");
+    let model = out.join("checkpoint").join("model.safetensors");
+    let old = std::fs::read(&model).unwrap();
+    let (ok, t) = run(&[&base[..], &["--resume", o, "--reschedule", "--steps", "3"]].concat());
+    assert!(ok, "{t}");
+    std::fs::write(&model, &old).unwrap();
+    let (ok, t) = run(&[&base[..], &["--resume", o, "--reschedule", "--steps", "4"]].concat());
+    assert!(ok && t.contains("rewrote") && t.contains("resumed at step 3"), "{t}");
+    // ARC evaluation on a Sudoku dataset says what the dataset is.
+    let (ok, t) = run(&["--device", "cpu", "eval", "--checkpoint", o, "--data", d, "--task", "arc"]);
+    assert!(!ok && t.contains("a sudoku dataset; --task arc needs one built by"), "{t}");
+    // NaN in a weights file: named, refused.
+    let (cfg, mut w) = trm_gpu::train::checkpoint::load_weights(&model).unwrap();
+    w.tensors.get_mut("inner.lm_head.weight").unwrap().1[5] = f32::NAN;
+    let bad = out.join("nan.safetensors");
+    trm_gpu::train::checkpoint::save_weights(&bad, &cfg, &w).unwrap();
+    let e = format!("{:#}", trm_gpu::train::checkpoint::load_weights(&bad).unwrap_err());
+    assert!(e.contains("inner.lm_head.weight") && e.contains("NaN"), "{e}");
+}
+
+/// Output into a pipe that closes early ends the process quietly, as Unix tools do, instead of a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trm-gpu"))
+        .args(["plan", "--verbose"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success() || out.status.signal() == Some(13), "{:?}: {err}", out.status);
 }

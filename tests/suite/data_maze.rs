@@ -133,6 +133,15 @@ fn reads_the_official_csv_layout() {
     assert_eq!(got.items, mazes);
     assert_eq!(got.skipped.len(), 2);
     assert!(got.skipped[1].contains("maze.csv:6:") && got.skipped[1].contains("'x'"), "{}", got.skipped[1]);
+    // A maze of another size, and one without S, are named as what they are, with their line.
+    let small = maze::generate_many(1, &MazeGen::new(5, false), 1, &Default::default(), &mut |_, _| {}).unwrap();
+    let (q, a) = (maze::to_text(&mazes[0].question), maze::to_text(&mazes[0].answer));
+    let (sq, sa) = (maze::to_text(&small[0].question), maze::to_text(&small[0].answer));
+    let text = format!("question,answer\n{q},{a}\n{sq},{sa}\n{},{a}\n", q.replace('S', " "));
+    std::fs::write(&path, text).unwrap();
+    let got = maze::read_file(&path, true).unwrap();
+    assert!(got.skipped[0].contains("maze.csv:3: maze has 25 cells, the file's first has 900"), "{:?}", got.skipped);
+    assert!(got.skipped[1].contains("maze.csv:4: question:"), "{:?}", got.skipped);
 }
 
 #[test]

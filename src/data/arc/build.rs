@@ -40,17 +40,22 @@ fn all_grids(task: &Task) -> impl Iterator<Item = &Grid> {
     task.train.iter().chain(&task.test).flat_map(|p| std::iter::once(&p.input).chain(&p.output))
 }
 
-/// The original plus up to `n` distinct random variants (5n tries, as the official builder).
+/// The original plus up to `n` distinct random variants (5n tries, as the official builder). A task with fewer
+/// distinct variants (a 1×1 grid has a handful) stops after 1000 tries in a row find nothing new.
 fn variants(task: &Task, n: usize, rng: &mut SplitMix64) -> Vec<ArcAug> {
     let mut out = vec![ArcAug::IDENTITY];
     let mut seen = HashSet::from([grids_hash(all_grids(task))]);
+    let mut misses = 0;
     for _ in 0..5 * n {
-        if out.len() > n {
+        if out.len() > n || misses == 1000 {
             break;
         }
         let aug = ArcAug::random(rng);
         if seen.insert(grids_hash(all_grids(task).map(|g| aug.apply(g)))) {
             out.push(aug);
+            misses = 0;
+        } else {
+            misses += 1;
         }
     }
     out
@@ -86,6 +91,7 @@ pub fn build(opts: &ArcBuild, progress: &mut dyn FnMut(usize, usize)) -> Result<
         })
     };
     let all: Vec<Task> = data.train.iter().chain(&data.eval).cloned().collect();
+    anyhow::ensure!(!all.is_empty(), "{source}: no ARC tasks found (expected task JSON files or an ARC-AGI bundle)");
     let mut train = Dataset::new(SEQ_LEN, VOCAB, meta("train", names(&all)));
     let mut test = Dataset::new(SEQ_LEN, VOCAB, meta("test", names(&data.eval)));
     let mut next_id = 1u32;

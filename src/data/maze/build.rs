@@ -25,6 +25,7 @@ pub fn read_file(path: &Path, skip_bad: bool) -> Result<Loaded<Maze>> {
     let name = path.display().to_string();
     let mut out = Loaded::default();
     let mut columns = None;
+    let mut cells = None;
     let text = read_text(path)?;
     // Fields are not trimmed: spaces are open cells.
     for record in csv_records(&text, &name, false) {
@@ -37,19 +38,25 @@ pub fn read_file(path: &Path, skip_bad: bool) -> Result<Loaded<Maze>> {
             columns = Some(if f.len() >= 4 { (1, 2) } else { (0, 1) });
         }
         let (q, a) = columns.unwrap();
-        let record = parse_record(&f, q, a).map_err(|e| anyhow!("{name}:{line}: {e:#}"));
+        let record = parse_record(&f, q, a, &mut cells).map_err(|e| anyhow!("{name}:{line}: {e:#}"));
         out.push(record, skip_bad)?;
     }
     Ok(out)
 }
 
-fn parse_record(f: &csv::StringRecord, q: usize, a: usize) -> Result<Maze> {
+/// One maze; the first fixes the size for the whole file.
+fn parse_record(f: &csv::StringRecord, q: usize, a: usize, cells: &mut Option<usize>) -> Result<Maze> {
     if f.len() <= q.max(a) {
         bail!("line has {} fields, expected {}", f.len(), q.max(a) + 1);
     }
     let question = to_tokens(&f[q]).map_err(|e| anyhow!("question: {e}"))?;
     let answer = to_tokens(&f[a]).map_err(|e| anyhow!("answer: {e}"))?;
     side(question.len())?;
+    let expected = *cells.get_or_insert(question.len());
+    if question.len() != expected {
+        bail!("maze has {} cells, the file's first has {expected}", question.len());
+    }
+    shortest_distance(&question).map_err(|e| anyhow!("question: {e}"))?;
     check_path(&question, &answer).map_err(|e| anyhow!("answer is not a shortest path: {e}"))?;
     Ok(Maze { question, answer })
 }
@@ -69,7 +76,10 @@ pub fn build(opts: &MazeBuild, progress: &mut dyn FnMut(usize, usize)) -> Result
     let split = opts.sources.load(&maker, &mut rng, progress)?;
     let Some(cells) = split.train.first().or(split.test.first()).map(|m| m.question.len()) else { bail!("no mazes") };
     if let Some(m) = split.train.iter().chain(&split.test).find(|m| m.question.len() != cells) {
-        bail!("mixed maze sizes: {cells} and {} cells", m.question.len());
+        bail!(
+            "mixed maze sizes: {cells} and {} cells; every --from file and --generate must give one size",
+            m.question.len()
+        );
     }
     let src = &opts.sources;
     let augs: u8 = if opts.augment { 8 } else { 1 };
