@@ -40,6 +40,7 @@ pub fn load_weights(path: &Path) -> Result<(Config, Weights)> {
 /// file can be rebuilt from it (`Saved::repair_model`), so a kill between the two never loses a step.
 pub fn save(dir: &Path, t: &mut Trainer) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    remove_stale_temporaries(dir);
     let cfg = t.cfg.clone();
     let raw = t.raw_weights();
     let extra = t.state_tensors();
@@ -55,6 +56,17 @@ pub fn save(dir: &Path, t: &mut Trainer) -> Result<()> {
     ]);
     write_atomic(&dir.join(STATE_FILE), &to_safetensors(&named, meta)?)?;
     write_model(&dir.join(MODEL_FILE), &cfg, &t.eval_weights(), Some(t.state.step))
+}
+
+/// Temporary files a killed writer left in a checkpoint directory. Only one trainer writes a run (its lock), so
+/// every temporary file there is stale.
+fn remove_stale_temporaries(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Weights under their official names with the config, and the training step they are from when known.

@@ -618,3 +618,44 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success() || out.status.signal() == Some(13), "{:?}: {err}", out.status);
 }
+
+/// kill -9 at ten points of a run that checkpoints every step: the last checkpoint always loads and resumes,
+/// and the next save clears what the killed writer left.
+#[cfg(unix)]
+#[test]
+fn kill_9_during_checkpoint_writes_never_loses_the_checkpoint() {
+    let data = tiny_data("kill", "0");
+    let out = tmp("kill").join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let base =
+        ["--device", "cpu", "train", "--preset", "tiny-sudoku4-mlp", "--data", d, "--quiet", "--eval-limit", "8"];
+    let (ok, t) = run(&[&base[..], &["--steps", "2", "--batch", "4", "--out", o]].concat());
+    assert!(ok, "{t}");
+    let mut last = 2;
+    for i in 0..10u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trm-gpu"))
+            .args(base)
+            .args(["--resume", o, "--reschedule", "--steps", "1000000", "--checkpoint-every", "1", "--eval-every", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300 + (i * 137) % 500));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let saved = trm_gpu::train::checkpoint::Saved::load(&out.join("checkpoint"))
+            .unwrap_or_else(|e| panic!("kill {i}: the checkpoint does not load: {e:#}"));
+        assert!(saved.state.step >= last, "kill {i}: the checkpoint went back from step {last}");
+        last = saved.state.step;
+        trm_gpu::train::checkpoint::load_weights(&out.join("checkpoint/model.safetensors")).unwrap();
+    }
+    let (ok, t) = run(&[&base[..], &["--resume", o, "--reschedule", "--steps", &(last + 1).to_string()]].concat());
+    assert!(ok && t.contains(&format!("resumed at step {last}")), "{t}");
+    let left: Vec<String> = std::fs::read_dir(out.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "stale temporary files: {left:?}");
+    eprintln!("kill -9 ten times; the checkpoint advanced to step {last}");
+}
