@@ -19,9 +19,13 @@ impl AtomicFile {
             _ => Path::new("."),
         };
         let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", name.to_string_lossy()))
-            .suffix(".tmp")
+        let prefix = format!(".{}.", name.to_string_lossy());
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // The mode std::fs::write gives (0666 less the umask), not tempfile's private 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder
             .tempfile_in(dir)
             .with_context(|| format!("{}: cannot create a temporary file in {}", path.display(), dir.display()))?;
         Ok(AtomicFile { tmp, path: path.to_path_buf() })

@@ -129,6 +129,16 @@ fn failed_saves_leave_the_old_files() {
     let after: Vec<Vec<u8>> =
         ["train", "test"].iter().map(|s| std::fs::read(dir.join(format!("{s}.trmd"))).unwrap()).collect();
     assert!(before == after, "a failed save changed the files");
+    // Written files get the mode std::fs::write gives, not a temporary file's private one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let plain = dir.join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("train.trmd")), mode(&plain));
+        std::fs::remove_file(plain).unwrap();
+    }
     let mut names: Vec<String> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     names.sort();
