@@ -274,3 +274,21 @@ fn fit_runs_the_schedule_stops_when_asked_and_equals_plain_steps() {
     assert!(!rest.stopped && rest.held_out.is_none());
     assert_eq!(stopped.raw_weights(), t.raw_weights());
 }
+
+/// A step whose loss is not finite ends the run with an error naming the step, and no checkpoint of it is saved
+/// (the last one on disk holds finite weights).
+#[test]
+fn a_diverged_step_stops_without_a_checkpoint() {
+    use trm_gpu::train::fit::{fit, Schedule};
+    let (train, _) = data();
+    let cfg = config();
+    let mut w = Weights::init(&cfg.model, 3);
+    w.tensors.get_mut("inner.lm_head.weight").unwrap().1.iter_mut().for_each(|v| *v = f32::MAX);
+    let dev = native();
+    let mut t = Trainer::new(dev, cfg, 4, Checkpoint::PerCall, &w, 9).unwrap();
+    let schedule = Schedule { steps: 3, held_out: None, checkpoint_every: 1 };
+    let mut hooks = Recorder::default();
+    let e = fit(dev, &mut t, &train, &schedule, &mut hooks).unwrap_err().to_string();
+    assert!(e.contains("training diverged") && e.contains("at step 1"), "{e}");
+    assert!(hooks.checkpoints.is_empty(), "checkpoints at {:?}", hooks.checkpoints);
+}
