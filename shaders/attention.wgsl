@@ -43,9 +43,10 @@ fn dot_gv(go: u32, vo: u32) -> f32 {
 
 // out = o, row_out = log-sum-exp of each score row; online softmax over the keys.
 @compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= p.batch * p.heads * p.seq) { return; }
-    let bhi = split(gid.x);
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = gid.x + gid.y * nwg.x * WG; // the grid folds into 2-D past 65,535 workgroups
+    if (id >= p.batch * p.heads * p.seq) { return; }
+    let bhi = split(id);
     let b = bhi.x; let h = bhi.y; let i = bhi.z;
     let hd4 = p.hd / 4u;
     var acc: array<vec4<f32>, MAX_HD4>;
@@ -65,31 +66,33 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let oo = o_at(b, i, h);
     for (var d = 0u; d < hd4; d++) { out[oo + d] = acc[d] / l; }
-    row_out[gid.x] = m + log(l);
+    row_out[id] = m + log(l);
 }
 
 // row_out = delta_i = dO_i · O_i, per (b, h, i)
 @compute @workgroup_size(WG)
-fn delta_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= p.batch * p.heads * p.seq) { return; }
-    let bhi = split(gid.x);
+fn delta_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = gid.x + gid.y * nwg.x * WG; // the grid folds into 2-D past 65,535 workgroups
+    if (id >= p.batch * p.heads * p.seq) { return; }
+    let bhi = split(id);
     let oo = o_at(bhi.x, bhi.z, bhi.y);
     var acc = vec4<f32>(0.0);
     for (var d = 0u; d < p.hd / 4u; d++) { acc += dout[oo + d] * o[oo + d]; }
-    row_out[gid.x] = (acc.x + acc.y) + (acc.z + acc.w);
+    row_out[id] = (acc.x + acc.y) + (acc.z + acc.w);
 }
 
 // dq_i = scale · Σ_j P_ij (dP_ij − delta_i) k_j, with P_ij = exp(score − lse_i), dP_ij = dO_i · v_j
 @compute @workgroup_size(WG)
-fn backward_dq(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= p.batch * p.heads * p.seq) { return; }
-    let bhi = split(gid.x);
+fn backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = gid.x + gid.y * nwg.x * WG; // the grid folds into 2-D past 65,535 workgroups
+    if (id >= p.batch * p.heads * p.seq) { return; }
+    let bhi = split(id);
     let b = bhi.x; let h = bhi.y; let i = bhi.z;
     let hd4 = p.hd / 4u;
     var acc: array<vec4<f32>, MAX_HD4>;
     for (var d = 0u; d < hd4; d++) { acc[d] = vec4<f32>(0.0); }
-    let li = lse[gid.x];
-    let di = delta[gid.x];
+    let li = lse[id];
+    let di = delta[id];
     let qo = q_at(b, i, h);
     let go = o_at(b, i, h);
     for (var j = 0u; j < p.seq; j++) {
@@ -103,9 +106,10 @@ fn backward_dq(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // dk_j = scale · Σ_i P_ij (dP_ij − delta_i) q_i and dv_j = Σ_i P_ij dO_i, per key row (b, h, j)
 @compute @workgroup_size(WG)
-fn backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= p.batch * p.heads * p.seq) { return; }
-    let bhj = split(gid.x);
+fn backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = gid.x + gid.y * nwg.x * WG; // the grid folds into 2-D past 65,535 workgroups
+    if (id >= p.batch * p.heads * p.seq) { return; }
+    let bhj = split(id);
     let b = bhj.x; let h = bhj.y; let j = bhj.z;
     let hd4 = p.hd / 4u;
     var dk: array<vec4<f32>, MAX_HD4>;

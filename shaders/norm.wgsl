@@ -16,8 +16,8 @@ const WG: u32 = 64u;
 
 // out = rms(x + r); rstd_out = 1 / sqrt(mean((x + r)²) + eps) per row
 @compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * WG; // the grid folds into 2-D past 65,535 workgroups
     if (row >= p.rows) { return; }
     let o = row * p.dim;
     var ss = 0.0;
@@ -35,8 +35,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Gradient w.r.t. the normalised sum, from the output y and its gradient dy:
 // d(x+r) = rstd * (dy - y * mean(dy * y))
 @compute @workgroup_size(WG)
-fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * WG; // the grid folds into 2-D past 65,535 workgroups
     if (row >= p.rows) { return; }
     let o = row * p.dim;
     var dot = 0.0;

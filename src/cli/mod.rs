@@ -56,7 +56,7 @@ pub struct GpuArgs {
 
 impl GpuArgs {
     fn options(&self) -> GpuOptions {
-        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone(), ..Default::default() }
     }
     /// The device `--device` names, announced on stderr.
     pub fn open(&self) -> Result<Device> {

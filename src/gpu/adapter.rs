@@ -9,6 +9,9 @@ pub struct GpuOptions {
     pub backend: Option<String>,
     /// Case-insensitive substring of the adapter name.
     pub adapter: Option<String>,
+    /// Ask the device for at most this many workgroups per grid dimension, below the adapter's own limit: the
+    /// tests fold grids at small sizes this way, as real sizes fold them at 65,535.
+    pub max_workgroups_per_dimension: Option<u32>,
 }
 
 impl GpuOptions {

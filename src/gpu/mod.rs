@@ -71,6 +71,16 @@ pub struct Launch {
     pub bound: Vec<(Arc<str>, Access)>,
 }
 
+/// Whether matmul_lanes8.wgsl suits an adapter: a CPU adapter (llvmpipe's SIMD lanes) with subgroups of exactly
+/// 8 lanes and 64-bit integers. On a real GPU with 8-lane subgroups its 1024 accumulators per lane would spill.
+pub fn lanes8_suits(info: &wgpu::AdapterInfo, features: wgpu::Features) -> bool {
+    let f = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64;
+    info.device_type == wgpu::DeviceType::Cpu
+        && features.contains(f)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
 /// Key of the pipeline cache: shader, entry point and pipeline-overridable constants.
 type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u32)>);
 
@@ -95,7 +105,10 @@ impl Gpu {
     pub async fn new(opts: &GpuOptions) -> Result<Gpu> {
         let adapter = adapter::choose(opts).await?;
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(max) = opts.max_workgroups_per_dimension {
+            limits.max_compute_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.min(max);
+        }
         let features = adapter.features()
             & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64);
         let (device, queue) = adapter
@@ -141,11 +154,9 @@ impl Gpu {
         }
     }
 
-    /// Whether subgroups are exactly 8 lanes and 64-bit integers are on: CPU SIMD adapters such as llvmpipe,
-    /// where matmul_lanes8.wgsl runs.
+    /// Whether matmul_lanes8.wgsl runs here (see `lanes8_suits`).
     pub fn has_lanes8(&self) -> bool {
-        let f = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64;
-        self.features.contains(f) && self.info.subgroup_min_size == 8 && self.info.subgroup_max_size == 8
+        lanes8_suits(&self.info, self.features)
     }
 
     /// Bytes of storage this runtime has allocated so far.

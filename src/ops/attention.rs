@@ -34,7 +34,7 @@ impl Attention {
             .u("hd", self.hd)
             .f("scale", self.scale());
         let n = self.batch * self.heads * self.seq;
-        gpu.launch(&crate::shader!("attention"), entry, &[], &p, t, [n.div_ceil(WG) as u32, 1, 1])
+        gpu.launch(&crate::shader!("attention"), entry, &[], &p, t, gpu.grid(n, WG))
     }
     /// o (B·S', H·hd) and lse (B, H, S') from the rotated qkv.
     pub fn forward(&self, gpu: &Gpu, qkv: &GpuTensor, o: &GpuTensor, lse: &GpuTensor) -> Result<Launch> {

@@ -16,8 +16,8 @@ impl Norm {
     fn params(&self) -> Params {
         Params::new().u("rows", self.rows).u("dim", self.dim).f("eps", EPS)
     }
-    fn grid(&self) -> [u32; 3] {
-        [self.rows.div_ceil(64) as u32, 1, 1]
+    fn grid(&self, gpu: &Gpu) -> [u32; 3] {
+        gpu.grid(self.rows, 64)
     }
     /// y = rms(x + r), rstd per row.
     pub fn forward(&self, gpu: &Gpu, x: &GpuTensor, r: &GpuTensor, y: &GpuTensor, rstd: &GpuTensor) -> Result<Launch> {
@@ -27,7 +27,7 @@ impl Norm {
             &[],
             &self.params(),
             &[(1, x), (2, r), (3, y), (4, rstd)],
-            self.grid(),
+            self.grid(gpu),
         )
     }
     /// d(x + r) from y, dy and rstd.
@@ -45,7 +45,7 @@ impl Norm {
             &[],
             &self.params(),
             &[(3, dsum), (5, rstd), (6, y), (7, dy)],
-            self.grid(),
+            self.grid(gpu),
         )
     }
 

@@ -428,3 +428,69 @@ fn gradient_kernels_are_deterministic() {
     };
     assert_eq!(run_once(), run_once());
 }
+
+/// Grids past the per-dimension workgroup limit fold into 2-D. A device asked for at most 8 workgroups per
+/// dimension folds at small sizes: norm, attention (forward and the three backward kernels) and the
+/// element-wise and optimizer kernels give the same bits there as on the unfolded device.
+#[test]
+fn folded_grids_give_the_same_bits() {
+    use trm_gpu::gpu::{Gpu, GpuOptions, Launch};
+    let folded =
+        Gpu::new_blocking(&GpuOptions { max_workgroups_per_dimension: Some(8), ..Default::default() }).unwrap();
+    let mut rng = SplitMix64::new(11);
+    let n = norm::Norm { rows: 1000, dim: 13 };
+    let att = attention::Attention { batch: 5, seq: 97, heads: 2, hd: 8 };
+    let (x, r, dy) = (randn(&mut rng, 13_000, 1.0), randn(&mut rng, 13_000, 1.0), randn(&mut rng, 13_000, 1.0));
+    let qkv = randn(&mut rng, 5 * 97 * 3 * 16, 1.0);
+    let dout = randn(&mut rng, 5 * 97 * 16, 1.0);
+    let outputs = |g: &Gpu| {
+        let up = |name: &str, d: &[f32]| g.upload(name, d).unwrap();
+        let (gx, gr, gdy, gqkv, gdout) = (up("x", &x), up("r", &r), up("dy", &dy), up("qkv", &qkv), up("dout", &dout));
+        let z = |name: &str, len: usize| g.zeros(name, len).unwrap();
+        let (y, rstd, ds, sum) = (z("y", 13_000), z("rstd", 1000), z("ds", 13_000), z("sum", 13_000));
+        let (o, lse, delta, dqkv) = (z("o", 5 * 97 * 16), z("lse", 970), z("delta", 970), z("dqkv", qkv.len()));
+        let (m, v, ema) = (z("m", 13_000), z("v", 13_000), up("ema", &r));
+        let hyper = up("hyper", &[1e-3, 0.1, 0.05, 0.0]);
+        let adam = optim::Adam { kind: optim::OptimizerKind::AdamAtan2, wd: 0.1, b1: 0.9, b2: 0.95, eps: 1e-8 };
+        let param = up("param", &x);
+        let mut l: Vec<Launch> = vec![
+            n.forward(g, &gx, &gr, &y, &rstd).unwrap(),
+            n.backward(g, &y, &gdy, &rstd, &ds).unwrap(),
+            att.forward(g, &gqkv, &o, &lse).unwrap(),
+        ];
+        l.extend(att.backward(g, &gqkv, &o, &lse, &gdout, &delta, &dqkv).unwrap());
+        l.push(elementwise::add(g, &gx, &gr, &sum).unwrap());
+        l.push(adam.launch(g, &hyper, &gdy, &param, &m, &v).unwrap());
+        l.push(optim::ema(g, &param, &ema, 0.9).unwrap());
+        if std::ptr::eq(g, &folded) {
+            assert!(l.iter().all(|k| k.workgroups[0] <= 8 && k.workgroups[1] <= 8), "grids within the limit");
+            assert_eq!(l.iter().filter(|k| k.workgroups[1] > 1).count(), l.len(), "every grid folded");
+        }
+        g.run(&l.iter().collect::<Vec<_>>());
+        [y, rstd, ds, o, lse, delta, dqkv, sum, param, m, v, ema].map(|t| g.read::<u32>(&t))
+    };
+    let (a, b) = (outputs(gpu()), outputs(&folded));
+    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert!(a == b, "output {i} differs between the folded and the unfolded grid");
+    }
+}
+
+/// The llvmpipe-only matmul kernel is chosen for CPU adapters with 8-lane subgroups and 64-bit integers, never
+/// for a GPU with the same subgroup size.
+#[test]
+fn lanes8_kernel_is_for_cpu_adapters_only() {
+    use trm_gpu::gpu::lanes8_suits;
+    let f = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64;
+    let mut info = gpu().info.clone();
+    (info.subgroup_min_size, info.subgroup_max_size) = (8, 8);
+    info.device_type = wgpu::DeviceType::Cpu;
+    assert!(lanes8_suits(&info, f));
+    assert!(!lanes8_suits(&info, wgpu::Features::SUBGROUP));
+    for gpu_type in [wgpu::DeviceType::DiscreteGpu, wgpu::DeviceType::IntegratedGpu] {
+        info.device_type = gpu_type;
+        assert!(!lanes8_suits(&info, f), "{gpu_type:?}");
+    }
+    info.device_type = wgpu::DeviceType::Cpu;
+    (info.subgroup_min_size, info.subgroup_max_size) = (4, 4);
+    assert!(!lanes8_suits(&info, f), "SwiftShader's 4 lanes");
+}
