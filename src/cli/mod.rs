@@ -3,6 +3,7 @@
 mod ablate;
 mod bench;
 mod data;
+mod metrics;
 mod solve;
 mod train;
 
@@ -244,4 +245,9 @@ pub fn parse_positive(s: &str) -> std::result::Result<usize, String> {
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{s:?} is not a whole number")),
     }
+}
+
+/// A metric for a table: its value to `digits` places, or '-' where it is undefined.
+pub fn or_dash(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".to_string(), |x| format!("{x:.digits$}"))
 }

@@ -1,10 +1,10 @@
 //! `trm-gpu train` and `trm-gpu eval`.
 
+use super::metrics::MetricsLog;
 use super::{GpuArgs, ModelArgs};
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -119,23 +119,6 @@ fn free_run_dir(base: &Path) -> PathBuf {
         .expect("some directory is free")
 }
 
-/// metrics.jsonl of a resumed run, cut back to the checkpoint's step: lines logged after the checkpoint (they
-/// will be logged again) and a torn last line are dropped, atomically.
-fn cut_metrics(path: &Path, step: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let kept: String = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s <= step)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    trm_gpu::files::write_atomic(path, kept.as_bytes())
-}
-
 fn load_data(dir: &Path) -> Result<(Dataset, Dataset)> {
     let train = Dataset::load(&dir.join("train.trmd"))?;
     let test = Dataset::load(&dir.join("test.trmd"))?;
@@ -164,7 +147,7 @@ fn check_fit(cfg: &trm_gpu::model::Config, d: &Dataset, what: &str) -> Result<()
 
 /// What `train` shows and keeps of a run: metrics.jsonl, the progress bar (or log lines), checkpoints, Ctrl-C.
 struct RunLog {
-    metrics: std::fs::File,
+    metrics: MetricsLog,
     bar: ProgressBar,
     quiet: bool,
     log_every: u64,
@@ -172,7 +155,7 @@ struct RunLog {
     started: std::time::Instant,
     start_step: u64,
     /// Held-out exact accuracy after all steps, at the last evaluation.
-    last_eval: f64,
+    last_eval: Option<f64>,
     checkpoint: PathBuf,
     stop: Arc<AtomicBool>,
 }
@@ -183,22 +166,21 @@ impl Hooks for RunLog {
         let samples_per_s = (m.step - self.start_step) as f64 * self.batch as f64 / elapsed;
         let mut line = serde_json::to_value(m)?;
         if let Some(last) = held_out.and_then(|r| r.steps.last()) {
-            self.last_eval = last.exact_accuracy;
+            self.last_eval = Some(last.exact_accuracy);
             line["eval_exact_accuracy"] = last.exact_accuracy.into();
             line["eval_token_accuracy"] = last.token_accuracy.into();
         }
         if m.step.is_multiple_of(self.log_every) || held_out.is_some() {
             line["samples_per_s"] = samples_per_s.into();
-            writeln!(self.metrics, "{line}")?;
+            self.metrics.write(&line)?;
             // Exact accuracy and steps count halted slots only (as the official trainer logs them): "-" when none halted.
-            let or_dash = |x: f64, digits: usize| if x.is_nan() { "-".to_string() } else { format!("{x:.digits$}") };
             let msg = format!(
                 "loss {:.3} tok {:.3} exact {} steps {} held-out {} {:.0} samples/s",
                 m.loss,
                 m.token_accuracy,
-                or_dash(m.exact_accuracy, 3),
-                or_dash(m.avg_steps, 1),
-                or_dash(self.last_eval, 3),
+                super::or_dash(m.exact_accuracy, 3),
+                super::or_dash(m.avg_steps, 1),
+                super::or_dash(self.last_eval, 3),
                 samples_per_s
             );
             if self.quiet {
@@ -338,19 +320,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         trm_gpu::plan::report::human_bytes(t.ex.allocated()),
     );
     eprintln!("run directory: {}", out.display());
-    let metrics_path = out.join("metrics.jsonl");
-    if let Some(s) = &resumed {
-        if a.resume.as_ref() == Some(&out) {
-            cut_metrics(&metrics_path, s.state.step)?;
-        }
-    }
-    let metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(resumed.is_some())
-        .write(true)
-        .truncate(resumed.is_none())
-        .open(&metrics_path)
-        .with_context(|| format!("opening {}", metrics_path.display()))?;
+    let resumed_here = resumed.as_ref().filter(|_| a.resume.as_ref() == Some(&out));
+    let metrics = MetricsLog::open(&out, resumed_here.map(|s| s.state.step))?;
+    let metrics_path = metrics.jsonl_path.clone();
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -369,7 +341,7 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
         batch,
         started: std::time::Instant::now(),
         start_step: t.state.step,
-        last_eval: f64::NAN,
+        last_eval: None,
         checkpoint: out.join("checkpoint"),
         stop,
     };
@@ -387,9 +359,9 @@ pub fn train(g: &GpuArgs, a: TrainArgs) -> Result<()> {
     let (bar, last_eval) = (log.bar, log.last_eval);
     bar.finish();
     let plot = trm_gpu::charts::curves::plot_run(&out)?;
-    println!("held-out exact accuracy: {last_eval:.3}");
+    println!("held-out exact accuracy: {}", super::or_dash(last_eval, 3));
     println!("checkpoint: {}", out.join("checkpoint").join(checkpoint::MODEL_FILE).display());
-    println!("metrics: {}", metrics_path.display());
+    println!("metrics: {} (and metrics.csv)", metrics_path.display());
     println!("plot: {}", plot.display());
     Ok(())
 }
@@ -467,8 +439,12 @@ pub fn eval(g: &GpuArgs, a: EvalArgs) -> Result<()> {
         println!("{:>5} {:>8} {:>8} {:>10} {:>8}", "step", "exact", "token", "halt prec", "recall");
         for s in &r.steps {
             println!(
-                "{:>5} {:>8.4} {:>8.4} {:>10.4} {:>8.4}",
-                s.step, s.exact_accuracy, s.token_accuracy, s.halt_precision, s.halt_recall
+                "{:>5} {:>8.4} {:>8.4} {:>10} {:>8}",
+                s.step,
+                s.exact_accuracy,
+                s.token_accuracy,
+                super::or_dash(s.halt_precision, 4),
+                super::or_dash(s.halt_recall, 4)
             );
         }
         println!(

@@ -56,9 +56,15 @@ pub struct StepMetrics {
     pub lm_loss: f64,
     pub halt_loss: f64,
     pub token_accuracy: f64,
-    pub exact_accuracy: f64,
+    /// Over the slots that halted this step; None when none did.
+    pub exact_accuracy: Option<f64>,
     pub halted: usize,
-    pub avg_steps: f64,
+    pub avg_steps: Option<f64>,
+}
+
+/// `num / den`, or None (printed '-', written null) where it is undefined.
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
 }
 
 /// Training on any device: one program per iteration (the supervision step, then the optimizer step, EMA and
@@ -182,9 +188,9 @@ impl<'d> Trainer<'d> {
             lm_loss: all.lm_loss / b as f64,
             halt_loss: all.halt_loss / b as f64,
             token_accuracy: all.tok_correct / all.tok_valid.max(1.0),
-            exact_accuracy: if halted > 0 { done.seq_correct / halted as f64 } else { f64::NAN },
+            exact_accuracy: ratio(done.seq_correct, halted as f64),
             halted,
-            avg_steps: if halted > 0 { steps_sum as f64 / halted as f64 } else { f64::NAN },
+            avg_steps: ratio(steps_sum as f64, halted as f64),
         })
     }
 
@@ -243,8 +249,10 @@ pub struct EvalStep {
     pub step: usize,
     pub exact_accuracy: f64,
     pub token_accuracy: f64,
-    pub halt_precision: f64,
-    pub halt_recall: f64,
+    /// Of the samples that would halt, the fraction exactly right; None when none would.
+    pub halt_precision: Option<f64>,
+    /// Of the samples exactly right, the fraction that would halt; None when none is right.
+    pub halt_recall: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -325,8 +333,8 @@ pub fn evaluate(
             step: k + 1,
             exact_accuracy: a[0] / n as f64,
             token_accuracy: a[1] / a[2].max(1.0),
-            halt_precision: if a[4] > 0.0 { a[3] / a[4] } else { f64::NAN },
-            halt_recall: if a[5] > 0.0 { a[3] / a[5] } else { f64::NAN },
+            halt_precision: ratio(a[3], a[4]),
+            halt_recall: ratio(a[3], a[5]),
         })
         .collect();
     Ok(EvalReport {

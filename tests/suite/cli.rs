@@ -399,8 +399,23 @@ fn puzzle_files_for_data_eval_and_solve() {
     assert_eq!(row("level 1 ").as_deref(), Some("2"), "{t}");
     assert_eq!(row("level 2 ").as_deref(), Some("2"), "--limit is per row: {t}");
     // Without a level column: one table over the whole file.
-    let (ok, t) = run(&["eval", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--device", "cpu"]);
+    // An untrained model solves none, so halting recall is undefined: '-' in the table, null in the JSON.
+    let json = d.join("eval.json");
+    let (ok, t) = run(&[
+        "eval",
+        "--checkpoint",
+        &ck,
+        "--data",
+        csv.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(ok && t.contains("6 examples") && t.contains("halting at tau 0.5"), "{t}");
+    assert!(!t.contains("NaN") && t.lines().any(|l| l.trim_start().starts_with("1 ") && l.ends_with(" -")), "{t}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["steps"][0]["halt_recall"].is_null(), "{report}");
 
     let (ok, t) =
         run(&["solve", "--checkpoint", &ck, "--data", csv.to_str().unwrap(), "--index", "2", "--device", "cpu"]);
@@ -561,6 +576,13 @@ fn runs_are_never_overwritten_or_mixed() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, [3, 4, 5], "one line per logged step, none twice");
+    // metrics.csv holds the same lines: a header, then one row per step, cells empty where a metric is absent.
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][..3], ["step", "lr", "loss"], "{csv}");
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{csv}");
+    let csv_steps: Vec<u64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(csv_steps, steps, "{csv}");
     // Locks: this test process is alive, so its pid keeps the trainer out; a dead pid's lock is taken over.
     std::fs::write(out.join(".lock"), std::process::id().to_string()).unwrap();
     let (ok, t) = train(&["--resume", o, "--reschedule", "--steps", "6"]);
