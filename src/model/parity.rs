@@ -49,6 +49,7 @@ impl ParityReport {
 /// The reference tensors, converted to f32 (f64, i32 and u8 included).
 pub struct Reference {
     pub tensors: BTreeMap<String, Vec<f32>>,
+    pub shapes: BTreeMap<String, Vec<usize>>,
 }
 
 impl Reference {
@@ -56,8 +57,9 @@ impl Reference {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let st =
             safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let mut tensors = BTreeMap::new();
+        let (mut tensors, mut shapes) = (BTreeMap::new(), BTreeMap::new());
         for (k, v) in st.tensors() {
+            shapes.insert(k.clone(), v.shape().to_vec());
             let d = v.data();
             let data: Vec<f32> = match v.dtype() {
                 safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(d),
@@ -72,7 +74,7 @@ impl Reference {
             };
             tensors.insert(k, data);
         }
-        Ok(Reference { tensors })
+        Ok(Reference { tensors, shapes })
     }
     pub fn get(&self, key: &str) -> Result<&[f32]> {
         self.tensors.get(key).map(|v| v.as_slice()).with_context(|| format!("reference has no {key:?}"))
@@ -137,8 +139,8 @@ fn session<'d>(
 pub const OUT_TOL: (f64, f64) = (1e-4, 1e-4);
 pub const GRAD_TOL: (f64, f64) = (1e-3, 1e-3);
 
-/// Tensors by name, as a dump holds them.
-pub type Named = Vec<(String, Vec<f32>)>;
+/// Tensors by name and shape, as a dump holds them.
+pub type Named = Vec<(String, Vec<usize>, Vec<f32>)>;
 
 /// Check a dump directory; also returns trm-gpu's own tensors under the reference's key names.
 pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Named)> {
@@ -252,13 +254,22 @@ pub fn check(dev: &Device, dir: &Path) -> Result<(ParityReport, Named)> {
             compare(&mut rows, &mut dump, &key("steps"), &st, r.get(&key("steps"))?, 0.0, 0.0);
         }
     }
+    // In the reference's shapes, so numpy and PyTorch compare them as they are.
+    let dump = dump
+        .into_iter()
+        .map(|(k, v)| {
+            let shape = r.shapes.get(&k).filter(|s| s.iter().product::<usize>() == v.len());
+            let shape = shape.cloned().unwrap_or_else(|| vec![v.len()]);
+            (k, shape, v)
+        })
+        .collect();
     Ok((ParityReport { rows }, dump))
 }
 
 /// Write tensors (f32) to a safetensors file under the given keys.
-pub fn write_dump(path: &Path, dump: &[(String, Vec<f32>)]) -> Result<()> {
+pub fn write_dump(path: &Path, dump: &Named) -> Result<()> {
     let named: Vec<(String, Vec<usize>, &[f32])> =
-        dump.iter().map(|(k, v)| (k.clone(), vec![v.len()], v.as_slice())).collect();
+        dump.iter().map(|(k, shape, v)| (k.clone(), shape.clone(), v.as_slice())).collect();
     let bytes = super::params::to_safetensors(&named, Default::default())?;
     crate::files::write_atomic(path, &bytes)
 }

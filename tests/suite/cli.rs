@@ -155,6 +155,13 @@ fn parity_command_on_the_fixtures() {
             let bytes = std::fs::read(&dump).unwrap();
             let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
             assert!(st.tensor("eval.step3.logits").is_ok() && st.tensor("trainhalt.step2.halted").is_ok());
+            // Each tensor in the reference's shape, e.g. logits (4, 81, 11), not flattened.
+            let want_bytes = std::fs::read(format!("{dir}/reference.safetensors")).unwrap();
+            let want = safetensors::SafeTensors::deserialize(&want_bytes).unwrap();
+            for (name, got) in st.tensors() {
+                assert_eq!(got.shape(), want.tensor(&name).unwrap().shape(), "{name}");
+            }
+            assert_eq!(st.tensor("eval.step3.logits").unwrap().shape(), [4, 81, 11]);
         }
     }
 }
