@@ -1,74 +1,117 @@
-//! Loss and accuracy curves from a run's metrics.jsonl, drawn with the image crate.
+//! A run's loss and accuracy curves from its metrics.jsonl: RUN/curves.png.
 
-use super::font;
+use super::{font, plot_error, render, Area};
 use anyhow::{Context, Result};
-use image::{Rgb, RgbImage};
+use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
-const W: f64 = 440.0;
-const H: f64 = 350.0;
-
-/// Draw `pts` as a polyline in the panel at (x0, y0), x scaled by `xmax` and y by `ymax`.
-fn polyline(img: &mut RgbImage, pts: &[(f64, f64)], color: [u8; 3], x0: f64, xmax: f64, ymax: f64) {
-    let to = |(x, y): (f64, f64)| (x0 + x / xmax * W, 20.0 + H - (y / ymax).clamp(0.0, 1.0) * H);
-    for pair in pts.windows(2) {
-        let (a, b) = (to(pair[0]), to(pair[1]));
-        let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) as usize).max(1);
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            let (x, y) = (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
-            if (x as u32) < img.width() && (y as u32) < img.height() {
-                img.put_pixel(x as u32, y as u32, Rgb(color));
-            }
-        }
-    }
+/// One line of a panel: its metrics.jsonl key, legend label and colour.
+struct Series {
+    key: &'static str,
+    label: &'static str,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
 }
 
-/// Left panel: training loss (red, scaled to its maximum). Right panel on 0..1: token accuracy (blue), exact
-/// accuracy of halted training samples (green), held-out exact accuracy (black). Writes RUN/curves.png.
+fn series(key: &'static str, label: &'static str, color: RGBColor) -> Series {
+    Series { key, label, color, points: Vec::new() }
+}
+
+/// Left: the training loss (total and LM), on a log scale when it spans a decade or more. Right, on 0..1:
+/// training token accuracy and exact accuracy of the slots that halted, against held-out token and exact
+/// accuracy. Writes RUN/curves.png.
 pub fn plot_run(run: &Path) -> Result<PathBuf> {
     let path = run.join("metrics.jsonl");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let keys = ["loss", "token_accuracy", "exact_accuracy", "eval_exact_accuracy"];
-    let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); keys.len()];
+    let blue = RGBColor(31, 119, 180);
+    let orange = RGBColor(255, 127, 14);
+    let mut loss =
+        [series("loss", "loss (train)", RGBColor(214, 39, 40)), series("lm_loss", "LM loss (train)", orange)];
+    let mut acc = [
+        series("token_accuracy", "token (train)", blue),
+        series("exact_accuracy", "exact (train, halted)", RGBColor(44, 160, 44)),
+        series("eval_token_accuracy", "token (held-out)", RGBColor(148, 103, 189)),
+        series("eval_exact_accuracy", "exact (held-out)", BLACK),
+    ];
     for (i, l) in text.lines().enumerate() {
         let v: serde_json::Value =
             serde_json::from_str(l).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
-        let step = v["step"].as_f64().unwrap_or(0.0);
-        for (k, s) in keys.iter().zip(&mut series) {
-            if let Some(x) = v[*k].as_f64().filter(|x| x.is_finite()) {
-                s.push((step, x));
+        let step = v["step"].as_f64().with_context(|| format!("{}:{}: no step", path.display(), i + 1))?;
+        for s in loss.iter_mut().chain(acc.iter_mut()) {
+            if let Some(x) = v[s.key].as_f64().filter(|x| x.is_finite()) {
+                s.points.push((step, x));
             }
         }
     }
-    let xmax = series.iter().flatten().fold(1.0f64, |a, &(x, _)| a.max(x));
-    let mut img = RgbImage::from_pixel(1000, 400, Rgb([255, 255, 255]));
-    for x0 in [40u32, 540] {
-        for x in x0..x0 + W as u32 {
-            img.put_pixel(x, 20 + H as u32, Rgb([0, 0, 0]));
-        }
-        for y in 20..20 + H as u32 {
-            img.put_pixel(x0, y, Rgb([0, 0, 0]));
-        }
-    }
-    let lmax = series[0].iter().fold(1e-9f64, |a, &(_, y)| a.max(y));
-    polyline(&mut img, &series[0], [220, 30, 30], 40.0, xmax, lmax);
-    for (s, c) in series[1..].iter().zip([[30, 30, 220], [30, 160, 30], [0, 0, 0]]) {
-        polyline(&mut img, s, c, 540.0, xmax, 1.0);
-    }
-    let black = Rgb([0, 0, 0]);
-    font::draw(&mut img, 40, 4, 2, &format!("loss (top = {lmax:.3})"), Rgb([220, 30, 30]));
-    let mut x = 540;
-    for (label, c) in [("token", [30, 30, 220]), ("exact (train)", [30, 160, 30]), ("held-out exact", [0, 0, 0])] {
-        font::draw(&mut img, x, 4, 2, label, Rgb(c));
-        x += font::width(label, 2) + 20;
-    }
-    for x0 in [40u32, 540] {
-        font::draw(&mut img, x0, 26 + H as u32, 2, "0", black);
-        let end = format!("step {xmax:.0}");
-        font::draw(&mut img, x0 + W as u32 - font::width(&end, 2), 26 + H as u32, 2, &end, black);
-    }
+    let steps = loss.iter().chain(&acc).flat_map(|s| &s.points).fold(1.0f64, |a, &(x, _)| a.max(x));
+    let title = run.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let img = render(1200, 450, |root| {
+        root.titled(&format!("run {title}"), font(20.0)).map_err(plot_error)?;
+        let (left, right) = root.margin(28, 0, 0, 0).split_horizontally(600);
+        loss_panel(&left, &loss, steps)?;
+        panel(&right, "accuracy", &acc, steps, 0.0..1.0, SeriesLabelPosition::UpperLeft)?;
+        Ok(())
+    })?;
     let out = run.join("curves.png");
     super::save_png(&img, &out)?;
     Ok(out)
+}
+
+/// The loss panel: log-scaled when the largest loss is 10× the smallest or more.
+fn loss_panel(area: &Area, lines: &[Series], steps: f64) -> Result<()> {
+    let ys = lines.iter().flat_map(|s| &s.points).map(|p| p.1).filter(|&y| y > 0.0);
+    let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    if hi > 0.0 && hi >= 10.0 * lo {
+        panel(area, "loss (log scale)", lines, steps, (lo * 0.8..hi * 1.25).log_scale(), UPPER)
+    } else {
+        panel(area, "loss", lines, steps, 0.0..(hi * 1.1).max(1e-6), UPPER)
+    }
+}
+
+const UPPER: SeriesLabelPosition = SeriesLabelPosition::UpperRight;
+
+fn panel<Y>(area: &Area, caption: &str, lines: &[Series], steps: f64, y: Y, legend: SeriesLabelPosition) -> Result<()>
+where
+    Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    Y::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, font(17.0))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..steps, y)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .label_style(font(13.0))
+        .axis_desc_style(font(14.0))
+        .light_line_style(RGBColor(246, 246, 246))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(plot_error)?;
+    for s in lines.iter().filter(|s| !s.points.is_empty()) {
+        let color = s.color;
+        let style = color.stroke_width(2);
+        // Held-out points are few (one per evaluation): marked, so each one can be read off.
+        if s.key.starts_with("eval_") || s.points.len() == 1 {
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plot_error)?;
+        }
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), style))
+            .map_err(plot_error)?
+            .label(s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font(font(13.0))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(legend)
+        .draw()
+        .map_err(plot_error)?;
+    Ok(())
 }

@@ -119,9 +119,17 @@ pub fn ablate(g: &GpuArgs, a: AblateArgs) -> Result<()> {
         println!("{:<14} {:>8.3} {:>8.3} {:>8.0}  {}", r.variant, r.exact, r.token, r.seconds, r.what);
     }
     if let Some(p) = &a.png {
-        let bars: Vec<(&str, f64)> = rows.iter().map(|r| (r.variant.as_str(), r.exact)).collect();
-        let title = format!("held-out exact accuracy, {} steps x batch {}", a.budget, a.batch);
-        trm_gpu::charts::save_png(&trm_gpu::charts::bars::draw(&title, &bars), p)?;
+        let names: Vec<&str> = rows.iter().map(|r| r.variant.as_str()).collect();
+        let measures =
+            [("exact", rows.iter().map(|r| r.exact).collect()), ("token", rows.iter().map(|r| r.token).collect())];
+        let title = format!(
+            "ablation: {} steps × batch {}, {} held-out puzzles",
+            a.budget,
+            a.batch,
+            test.len().min(a.eval_limit)
+        );
+        let img = trm_gpu::charts::bars::draw(&title, "held-out accuracy", &names, &measures)?;
+        trm_gpu::charts::save_png(&img, p)?;
         println!("wrote {}", p.display());
     }
     if let Some(j) = &a.json {

@@ -4,7 +4,6 @@
 use super::GpuArgs;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
-use image::{Rgb, RgbImage};
 use std::io::Read;
 use std::path::PathBuf;
 use trm_gpu::data::arc::{self, Grid};
@@ -252,7 +251,7 @@ fn sudoku_verdict(puzzle: &[u8], v: &StepView, png: Option<&PathBuf>) -> Result<
         );
     }
     if let Some(p) = png {
-        trm_gpu::charts::save_png(&render(puzzle, v), p)?;
+        trm_gpu::charts::save_png(&trm_gpu::charts::puzzle::draw(puzzle, v)?, p)?;
         println!("wrote {}", p.display());
     }
     Ok(())
@@ -287,45 +286,4 @@ fn arc_identifiers(inputs: &[Vec<u8>], data: Option<&PathBuf>) -> Result<Vec<u32
             found.unwrap_or(0)
         })
         .collect())
-}
-
-/// The puzzle (left) and the answer (right): givens black, the model's digits blue, conflicts and changed
-/// givens on red.
-fn render(puzzle: &[u8], v: &StepView) -> RgbImage {
-    let n = (puzzle.len() as f64).sqrt() as usize;
-    let box_side = if n == 4 { 2 } else { 3 };
-    let cell = 36u32;
-    let side = cell * n as u32;
-    let mut img = RgbImage::from_pixel(2 * side + 3 * cell / 2, side + cell, Rgb([255, 255, 255]));
-    for (panel, grid) in [(0u32, puzzle), (1, v.grid.as_slice())] {
-        let x0 = cell / 2 + panel * (side + cell / 2);
-        let y0 = cell / 2;
-        for i in 0..puzzle.len() {
-            let (r, c) = ((i / n) as u32, (i % n) as u32);
-            let bad = panel == 1 && (v.conflicts.contains(&i) || v.changed_givens.contains(&i));
-            if bad {
-                for y in 0..cell {
-                    for x in 0..cell {
-                        img.put_pixel(x0 + c * cell + x, y0 + r * cell + y, Rgb([255, 200, 200]));
-                    }
-                }
-            }
-            let d = grid[i] as usize;
-            if d > 0 {
-                let color = if puzzle[i] != 0 { Rgb([0, 0, 0]) } else { Rgb([20, 60, 220]) };
-                trm_gpu::charts::font::draw(&mut img, x0 + c * cell + 11, y0 + r * cell + 6, 5, &d.to_string(), color);
-            }
-        }
-        for k in 0..=n as u32 {
-            let w = if (k as usize).is_multiple_of(box_side) { 3 } else { 1 };
-            for t in 0..side + 2 {
-                for o in 0..w {
-                    let p = (k * cell + o).min(side);
-                    img.put_pixel(x0 + p.min(side), y0 + t.min(side), Rgb([0, 0, 0]));
-                    img.put_pixel(x0 + t.min(side), y0 + p.min(side), Rgb([0, 0, 0]));
-                }
-            }
-        }
-    }
-    img
 }

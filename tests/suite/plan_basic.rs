@@ -195,12 +195,42 @@ fn chart_png_is_written() {
     let dir = std::env::temp_dir().join(format!("plan_chart_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("plan.png");
-    for (w, h) in [(640, 360), (900, 500)] {
+    for (w, h) in [(640, 400), (900, 500)] {
         trm_gpu::charts::plan::draw_png(&s, &p, &path, w, h).unwrap();
         let img = image::open(&path).unwrap();
         assert_eq!((img.width(), img.height()), (w, h));
     }
     assert!(!dir.join("plan.png.tmp").exists(), "temp file renamed away");
     assert!(trm_gpu::charts::plan::draw_png(&s, &p, &path, 10, 10).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// curves.png from a run whose loss spans decades (a log axis) and whose exact accuracy is undefined at first
+/// (null): drawn with text and lines, and a metrics line that is not JSON is named by file and line.
+#[test]
+fn curves_png_from_metrics() {
+    let dir = std::env::temp_dir().join(format!("curves_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: String = (1..=50)
+        .map(|s| {
+            let exact = if s < 10 { "null".to_string() } else { format!("{}", s as f64 / 50.0) };
+            format!(
+                "{{\"step\":{s},\"loss\":{},\"lm_loss\":{},\"token_accuracy\":{},\"exact_accuracy\":{exact}}}\n",
+                10.0 / s as f64 / s as f64,
+                8.0 / s as f64 / s as f64,
+                s as f64 / 60.0
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+    let png = trm_gpu::charts::curves::plot_run(&dir).unwrap();
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (1200, 450));
+    let inked = img.pixels().filter(|p| p.0.iter().all(|&c| c < 100)).count();
+    let red = img.pixels().filter(|p| p.0[0] > 180 && p.0[1] < 80 && p.0[2] < 80).count();
+    assert!(inked > 2000 && red > 200, "text, axes and the loss line are drawn: {inked} dark, {red} red pixels");
+    std::fs::write(dir.join("metrics.jsonl"), "{\"step\":1,\"loss\":1}\n{\"step\":2,\"lo").unwrap();
+    let e = trm_gpu::charts::curves::plot_run(&dir).unwrap_err().to_string();
+    assert!(e.contains("metrics.jsonl:2"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
