@@ -1,4 +1,4 @@
-//! Commands: info, train, eval, solve, ablate, bench, plan, data, parity, plot.
+//! Commands: info, train, eval, solve, ablate, bench, plan, data, parity, import, plot.
 
 mod ablate;
 mod bench;
@@ -144,6 +144,24 @@ enum Command {
         #[arg(long)]
         dump: Option<PathBuf>,
     },
+    /// Convert an official TRM training checkpoint (pretrain.py's step_N, all_config.yaml beside it) into a
+    /// trm-gpu model file that eval, solve and the browser demo load
+    Import {
+        /// The official checkpoint file (torch.save of the state_dict, e.g. checkpoints/.../step_1000)
+        path: PathBuf,
+        /// The trm-gpu model file to write (safetensors)
+        #[arg(long)]
+        out: PathBuf,
+        /// The run's all_config.yaml (default: the one beside PATH)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The puzzle length, which RoPE attention weights do not fix (81 for 9x9 Sudoku, 900 for mazes and ARC)
+        #[arg(long, value_parser = parse_positive)]
+        seq_len: Option<usize>,
+        /// Replace --out if it exists
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Draw loss and accuracy curves of a run to PNG
     Plot {
         /// The run directory (holding metrics.jsonl)
@@ -198,6 +216,33 @@ pub fn main() -> Result<()> {
                 anyhow::bail!("{failed} of {} tensors are outside tolerance", report.rows.len());
             }
             println!("all {} tensors within tolerance", report.rows.len());
+            Ok(())
+        }
+        Command::Import { path, out, config, seq_len, overwrite } => {
+            anyhow::ensure!(
+                overwrite || !out.exists(),
+                "{} exists: choose another --out, or pass --overwrite to replace it",
+                out.display()
+            );
+            let o = trm_gpu::model::import::ImportOptions { config, seq_len };
+            let imported = trm_gpu::model::import::import_official(&path, &o)?;
+            for n in &imported.notes {
+                println!("{n}");
+            }
+            let m = &imported.config.model;
+            println!(
+                "model: {} parameters, D {}, {} layers, {}, T {}, n {}, N_sup {}, S' {}",
+                imported.weights.num_parameters(m),
+                m.hidden_size,
+                m.layers,
+                if m.mlp_t { "MLP token mixer" } else { "attention" },
+                m.h_cycles,
+                m.l_cycles,
+                m.halt_max_steps,
+                m.seq()
+            );
+            trm_gpu::train::checkpoint::save_weights(&out, &imported.config, &imported.weights)?;
+            println!("wrote {}", out.display());
             Ok(())
         }
         Command::Plot { run } => {

@@ -1,6 +1,8 @@
 //! The TRM model: config, parameters under official names, and the step program.
 pub mod config;
 pub mod exec;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod import;
 pub mod infer;
 pub mod memory;
 pub mod native;

@@ -688,3 +688,80 @@ fn kill_9_during_checkpoint_writes_never_loses_the_checkpoint() {
     assert!(left.is_empty(), "stale temporary files: {left:?}");
     eprintln!("kill -9 ten times; the checkpoint advanced to step {last}");
 }
+
+/// `trm-gpu import` on checkpoints written by the official code (tests/fixtures/official-checkpoints): MLP and
+/// attention, with and without puzzle embeddings. Every tensor comes out with the bits PyTorch's own float32
+/// conversion gives, the config is the run's all_config.yaml, and eval and solve take the model file as it is.
+/// What trm-gpu cannot run is refused by name.
+#[test]
+fn official_checkpoints_import() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/official-checkpoints");
+    let d = tmp("import");
+    let data = tiny_data("import-data", "0");
+    for (variant, seq_len) in
+        [("mlp-emb", None), ("mlp-noemb", None), ("att-emb", Some("16")), ("att-noemb", Some("16"))]
+    {
+        let ck = format!("{root}/{variant}/step_40");
+        let out = d.join(format!("{variant}.safetensors"));
+        let o = out.to_str().unwrap();
+        if seq_len.is_some() {
+            let (ok, t) = run(&["import", &ck, "--out", o]);
+            assert!(!ok && t.contains("--seq-len") && t.contains("RoPE"), "{variant}: {t}");
+        }
+        let mut args = vec!["import", &ck, "--out", o];
+        args.extend(seq_len.iter().flat_map(|s| ["--seq-len", *s]));
+        let (ok, t) = run(&args);
+        assert!(ok && t.contains("all_config.yaml") && t.contains("sequence length 16"), "{variant}: {t}");
+        let (ok, t) = run(&args);
+        assert!(!ok && t.contains("--overwrite"), "an existing --out is kept: {t}");
+
+        let (cfg, w) = trm_gpu::train::checkpoint::load_weights(&out).unwrap();
+        let m = &cfg.model;
+        assert_eq!((m.hidden_size, m.layers, m.h_cycles, m.l_cycles, m.halt_max_steps), (32, 2, 2, 2, 4));
+        assert_eq!((m.vocab_size, m.seq_len, m.mlp_t), (6, 16, variant.starts_with("mlp")));
+        assert_eq!(m.num_puzzle_identifiers, if variant.ends_with("-emb") { 3 } else { 1 });
+        let want_bytes = std::fs::read(format!("{root}/{variant}/expected.safetensors")).unwrap();
+        let want = safetensors::SafeTensors::deserialize(&want_bytes).unwrap();
+        assert_eq!(w.tensors.len(), want.len(), "{variant}: every tensor, no more");
+        for (name, view) in want.tensors() {
+            let (shape, got) = &w.tensors[&name];
+            assert_eq!(shape, view.shape(), "{variant}: {name}");
+            let expected: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+            let same = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{variant}: {name} differs from PyTorch's float32 conversion");
+        }
+
+        let (ok, t) = run(&["eval", "--checkpoint", o, "--data", data.to_str().unwrap(), "--device", "cpu"]);
+        assert!(ok && t.contains("8 examples") && t.contains("halting at tau"), "{variant}: {t}");
+        let (ok, t) = run(&["solve", "--checkpoint", o, "1.3...2.2..3..4.", "--device", "cpu"]);
+        assert!(ok && t.contains("step 1 (sigmoid(q_halt)"), "{variant}: {t}");
+    }
+
+    // Refused: learned positions, another architecture, no all_config.yaml, and a file that is not torch's.
+    let out = d.join("refused.safetensors");
+    let o = out.to_str().unwrap();
+    let (ok, t) = run(&["import", &format!("{root}/att-learned-pos/step_40"), "--out", o]);
+    assert!(!ok && t.contains("pos_encodings \"learned\" is not supported"), "{t}");
+    let lone = d.join("lone");
+    std::fs::create_dir_all(&lone).unwrap();
+    std::fs::copy(format!("{root}/mlp-noemb/step_40"), lone.join("step_40")).unwrap();
+    let step = lone.join("step_40");
+    let (ok, t) = run(&["import", step.to_str().unwrap(), "--out", o]);
+    assert!(!ok && t.contains("all_config.yaml: not found") && t.contains("--config"), "{t}");
+    let yaml = std::fs::read_to_string(format!("{root}/mlp-noemb/all_config.yaml")).unwrap();
+    let hrm = lone.join("hrm.yaml");
+    std::fs::write(&hrm, yaml.replace("recursive_reasoning.trm@", "hrm.hrm_act_v1@")).unwrap();
+    let (ok, t) = run(&["import", step.to_str().unwrap(), "--config", hrm.to_str().unwrap(), "--out", o]);
+    assert!(!ok && t.contains("hrm.yaml") && t.contains("is not supported"), "{t}");
+    let wide = lone.join("wide.yaml");
+    std::fs::write(&wide, yaml.replace("hidden_size: 32", "hidden_size: 64")).unwrap();
+    let (ok, t) = run(&["import", step.to_str().unwrap(), "--config", wide.to_str().unwrap(), "--out", o]);
+    assert!(!ok && t.contains("do not match") && t.contains("inner.H_init"), "{t}");
+    let broken = lone.join("broken.yaml");
+    std::fs::write(&broken, "arch: [1, 2\n").unwrap();
+    let (ok, t) = run(&["import", step.to_str().unwrap(), "--config", broken.to_str().unwrap(), "--out", o]);
+    assert!(!ok && t.contains("broken.yaml") && t.contains("not valid YAML"), "{t}");
+    let (ok, t) = run(&["import", hrm.to_str().unwrap(), "--out", o]);
+    assert!(!ok && t.contains("hrm.yaml: not a PyTorch checkpoint"), "{t}");
+    assert!(!out.exists(), "nothing is written when the import is refused");
+}
