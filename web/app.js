@@ -78,9 +78,12 @@ async function openModel(index) {
   $('solve').disabled = true;
   $('load').disabled = true;
   const m = models[index];
-  const response = await fetch(m.file);
-  if (!response.ok) throw new Error(`${m.file}: HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  let bytes = m.bytes; // a file the user chose, already read
+  if (!bytes) {
+    const response = await fetch(m.file);
+    if (!response.ok) throw new Error(`${m.file}: HTTP ${response.status}`);
+    bytes = new Uint8Array(await response.arrayBuffer());
+  }
   const forceCpu = new URLSearchParams(location.search).has('cpu');
   const hasGpu = !!navigator.gpu && !forceCpu;
   const t0 = performance.now();
@@ -95,6 +98,7 @@ async function openModel(index) {
   $('backend').textContent = backend;
   $('backend').dataset.gpu = solver.on_gpu() ? 'yes' : 'no';
   const info = JSON.parse(solver.info());
+  m.side = info.side;
   $('modelinfo').textContent =
     `${info.side}×${info.side} Sudoku; ${info.parameters.toLocaleString('en')} parameters ` +
     `(${(bytes.length / 1024).toFixed(0)} KiB); D ${info.hidden_size}, ${info.layers} layers, ` +
@@ -223,6 +227,23 @@ async function main() {
       const p = models[+$('model').value].examples[+e.target.value].puzzle;
       $('paste').value = p;
       loadText(p);
+    });
+    // A model file of the user's: read here, loaded by the same Rust loader as the shipped ones.
+    $('ownfile').addEventListener('change', async (e) => {
+      const file = e.target.files[0];
+      if (!file || loading || busy) return;
+      const previous = modelIndex;
+      models.push({ file: file.name, name: `your file: ${file.name}`, bytes: new Uint8Array(await file.arrayBuffer()),
+        examples: [], accuracy: null });
+      const index = models.length - 1;
+      $('model').insertAdjacentHTML('beforeend', `<option value="${index}"></option>`);
+      $('model').lastElementChild.textContent = models[index].name;
+      $('model').value = String(index);
+      if (!(await switchModel(index, previous))) {
+        models.pop();
+        $('model').lastElementChild.remove();
+      }
+      e.target.value = '';
     });
     $('load').addEventListener('click', loadPasted);
     $('clear').addEventListener('click', () => { cells().forEach((c) => { c.value = ''; }); clearMarks(); message(''); });

@@ -1,7 +1,8 @@
 // Drive the demo page in headless Chromium and report what it showed, as JSON, for tests/browser.rs to check.
 // usage: node web/browser-test.mjs OUT.json SCREENSHOT.png MODEL:PUZZLE...
 // It serves web/ itself and, for each case, picks model number MODEL of models.json and solves PUZZLE with
-// "Run all steps" on WebGPU and again with navigator.gpu removed (the CPU fallback). In the first WebGPU run it
+// "Run all steps" on WebGPU and again with navigator.gpu removed (the CPU fallback). MODEL may instead be
+// file=PATH: a model file given to the page's file chooser. In the first WebGPU run it
 // then pastes bad input and records the messages, and pastes the second case's puzzle to see the page switch
 // to the model of that size.
 import { chromium } from 'playwright-core';
@@ -65,7 +66,18 @@ async function run(withGpu, model, puzzle, shot, other) {
   await page.goto(url);
   try {
     await waitFor(page, ['ready'], 300000);
-    if ((await page.inputValue('#model')) !== model) {
+    if (model.startsWith('file=')) {
+      // The user's own model file, through the file chooser: it becomes the last entry of the menu.
+      const index = String(await page.$$eval('#model option', (o) => o.length));
+      await page.setInputFiles('#ownfile', model.slice('file='.length));
+      const until = Date.now() + 300000;
+      while ((await page.inputValue('#model')) !== index || (await state(page)) !== 'ready') {
+        if ((await state(page)) === 'error' || Date.now() > until) {
+          throw new Error(`own model file not loaded: ${await page.textContent('#message')}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } else if ((await page.inputValue('#model')) !== model) {
       await page.selectOption('#model', model);
       await waitFor(page, ['ready'], 300000);
     }
@@ -81,6 +93,7 @@ async function run(withGpu, model, puzzle, shot, other) {
   const steps = await page.$$eval('#trace li', (lis) => lis.map((li) => ({ grid: li.dataset.grid, ms: +li.dataset.ms })));
   const report = {
     backend: await page.textContent('#backend'),
+    model_name: await page.$eval('#model', (m) => m.options[m.selectedIndex].textContent),
     on_gpu: await page.getAttribute('#backend', 'data-gpu'),
     load_ms: loadMs,
     steps,

@@ -40,10 +40,24 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
 
     // Every shipped model (9×9 first, as the page opens it) with its last example, against native solve.
     let models: Value = serde_json::from_str(&std::fs::read_to_string(root.join("web/models.json")).unwrap()).unwrap();
-    let mut cases = Vec::new();
+    let mut shipped: Vec<(String, std::path::PathBuf, String)> = Vec::new();
     for (i, model) in models.as_array().unwrap().iter().enumerate() {
         let checkpoint = root.join("web").join(model["file"].as_str().unwrap());
         let puzzle = model["examples"].as_array().unwrap().last().unwrap()["puzzle"].as_str().unwrap().to_string();
+        shipped.push((i.to_string(), checkpoint, puzzle));
+    }
+    assert_eq!(models[0]["side"], 9, "the page opens on the 9×9 model");
+    assert!(shipped.len() >= 2, "a 9×9 and a 4×4 model");
+    // And a model file of the user's, through the page's file chooser: an official checkpoint after import.
+    let imported = out.join("imported.safetensors");
+    let official = root.join("tests/fixtures/official-checkpoints/mlp-emb/step_40");
+    run(
+        Command::new(exe).arg("import").arg(&official).arg("--out").arg(&imported).arg("--overwrite"),
+        "trm-gpu import",
+    );
+    shipped.push((format!("file={}", imported.display()), imported.clone(), "..2.4.1......1..".to_string()));
+    let mut cases = Vec::new();
+    for (i, (label, checkpoint, puzzle)) in shipped.into_iter().enumerate() {
         let native = out.join(format!("native{i}.json"));
         let mut solve = Command::new(exe);
         solve
@@ -55,10 +69,8 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
             .arg(&native);
         println!("{}", run(&mut solve, "trm-gpu solve"));
         let native: Value = serde_json::from_str(&std::fs::read_to_string(&native).unwrap()).unwrap();
-        cases.push((i, puzzle, native));
+        cases.push((label, puzzle, native));
     }
-    assert_eq!(models[0]["side"], 9, "the page opens on the 9×9 model");
-    assert!(cases.len() >= 2, "a 9×9 and a 4×4 model");
 
     let report = out.join("report.json");
     let shot = out.join("solved.png");
@@ -87,6 +99,9 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
             })
             .collect();
         let what = format!("model {i}, puzzle {puzzle}");
+        if i.starts_with("file=") {
+            assert_eq!(case["gpu"]["model_name"], "your file: imported.safetensors", "{what}");
+        }
         // 1. WebGPU, step for step equal to native.
         let gpu = &case["gpu"];
         assert_eq!(gpu["on_gpu"], "yes", "{what}: the page did not use WebGPU: {}", gpu["backend"]);
