@@ -146,10 +146,11 @@ impl WebSolver {
             };
             let (logits, q) = match pending {
                 Readback::Done(logits, q) => (logits, q),
-                Readback::Gpu(gpu, logits, q) => (
-                    gpu.read_async::<f32>(&logits).await.map_err(js_err)?,
-                    gpu.read_async::<f32>(&q).await.map_err(js_err)?[0],
-                ),
+                Readback::Gpu(gpu, logits, q) => {
+                    let mut read = gpu.read_many_async::<f32>(&[&logits, &q]).await.map_err(js_err)?;
+                    let q = read.pop().expect("q")[0];
+                    (read.pop().expect("logits"), q)
+                }
             };
             let v = view(step, &puzzle.borrow(), &logits, q);
             Ok(JsValue::from_str(&serde_json::to_string(&v).map_err(|e| js_err(e.into()))?))

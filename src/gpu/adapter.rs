@@ -12,6 +12,9 @@ pub struct GpuOptions {
     /// Ask the device for at most this many workgroups per grid dimension, below the adapter's own limit: the
     /// tests fold grids at small sizes this way, as real sizes fold them at 65,535.
     pub max_workgroups_per_dimension: Option<u32>,
+    /// Request only the features WebGPU also has (no 64-bit integers in shaders), so the kernels chosen are the
+    /// ones a browser gets.
+    pub webgpu_features_only: bool,
 }
 
 impl GpuOptions {

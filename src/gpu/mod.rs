@@ -82,7 +82,7 @@ pub fn lanes8_suits(info: &wgpu::AdapterInfo, features: wgpu::Features) -> bool 
 }
 
 /// Key of the pipeline cache: shader, entry point and pipeline-overridable constants.
-type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u32)>);
+pub type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u32)>);
 
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -109,8 +109,11 @@ impl Gpu {
         if let Some(max) = opts.max_workgroups_per_dimension {
             limits.max_compute_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.min(max);
         }
-        let features = adapter.features()
-            & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64);
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64;
+        if opts.webgpu_features_only {
+            wanted.remove(wgpu::Features::SHADER_INT64);
+        }
+        let features = adapter.features() & wanted;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("trm-gpu"),
@@ -263,6 +266,13 @@ impl Gpu {
         pipeline
     }
 
+    /// Every pipeline compiled so far (shader, entry point, override constants), sorted.
+    pub fn compiled_pipelines(&self) -> Vec<PipelineKey> {
+        let mut keys: Vec<PipelineKey> = self.pipelines.lock().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     /// Build a launch: binding 0 holds `params`, laid out by the shader's Params struct (omitted when it has
     /// none), then each `(binding, tensor)`. Checks every binding against the shader's declarations and the
     /// storage binding limit, that no buffer is bound writable beside another binding of it, and the grid
@@ -390,38 +400,58 @@ impl Gpu {
         let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
     }
 
-    fn copy_to_staging(&self, t: &GpuTensor) -> wgpu::Buffer {
-        let bytes = (t.len * 4) as u64;
+    /// Read tensors back: each copied into one staging buffer, then one map, so a single wait covers them all
+    /// (a training step's q and loss stats). Works in the browser and natively.
+    pub async fn read_many_async<T: bytemuck::Pod>(&self, ts: &[&GpuTensor]) -> Result<Vec<Vec<T>>> {
+        let sizes: Vec<u64> = ts.iter().map(|t| (t.len * 4) as u64).collect();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes.max(4),
+            size: sizes.iter().sum::<u64>().max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let mut enc = self.device.create_command_encoder(&Default::default());
-        if bytes > 0 {
-            enc.copy_buffer_to_buffer(&t.buf, 0, &staging, 0, bytes);
+        let mut at = 0;
+        for (t, &n) in ts.iter().zip(&sizes) {
+            if n > 0 {
+                enc.copy_buffer_to_buffer(&t.buf, 0, &staging, at, n);
+            }
+            at += n;
         }
         self.queue.submit([enc.finish()]);
-        staging
-    }
-
-    /// Read a tensor back, awaiting the map (works in the browser and natively).
-    pub async fn read_async<T: bytemuck::Pod>(&self, t: &GpuTensor) -> Result<Vec<T>> {
-        let staging = self.copy_to_staging(t);
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
         self.wait();
-        rx.await.context("readback cancelled")?.with_context(|| format!("reading back {}", t.name))?;
+        let names = || ts.iter().map(|t| t.name.to_string()).collect::<Vec<_>>().join(", ");
+        rx.await.context("readback cancelled")?.with_context(|| format!("reading back {}", names()))?;
         let out = {
             let view = staging.slice(..).get_mapped_range().context("mapping the readback buffer")?;
-            bytemuck::cast_slice::<u8, T>(&view[..t.len * 4]).to_vec()
+            let mut at = 0;
+            sizes
+                .iter()
+                .map(|&n| {
+                    let part = bytemuck::cast_slice::<u8, T>(&view[at as usize..(at + n) as usize]).to_vec();
+                    at += n;
+                    part
+                })
+                .collect()
         };
         staging.unmap();
         Ok(out)
+    }
+
+    /// Read a tensor back, awaiting the map (works in the browser and natively).
+    pub async fn read_async<T: bytemuck::Pod>(&self, t: &GpuTensor) -> Result<Vec<T>> {
+        Ok(self.read_many_async(&[t]).await?.pop().expect("one tensor read"))
+    }
+
+    /// Read tensors back with one wait, blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_many<T: bytemuck::Pod>(&self, ts: &[&GpuTensor]) -> Vec<Vec<T>> {
+        pollster::block_on(self.read_many_async(ts)).expect("GPU readback failed")
     }
 
     /// Read a tensor back, blocking (native only).

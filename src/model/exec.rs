@@ -14,6 +14,10 @@ pub trait Exec {
     fn write(&mut self, t: T, data: &[f32]);
     fn write_i32(&mut self, t: T, data: &[i32]);
     fn read(&mut self, t: T) -> Vec<f32>;
+    /// Several tensors at once: on a GPU one transfer and one wait for all of them.
+    fn read_many(&mut self, ts: &[T]) -> Vec<Vec<f32>> {
+        ts.iter().map(|&t| self.read(t)).collect()
+    }
     fn run(&mut self);
     /// Bytes this executor holds for the program's tensors.
     fn allocated(&self) -> u64;
@@ -40,6 +44,9 @@ impl<E: Exec + ?Sized> Exec for Box<E> {
     }
     fn read(&mut self, t: T) -> Vec<f32> {
         (**self).read(t)
+    }
+    fn read_many(&mut self, ts: &[T]) -> Vec<Vec<f32>> {
+        (**self).read_many(ts)
     }
     fn run(&mut self) {
         (**self).run()
@@ -74,6 +81,11 @@ impl Exec for GpuRun<'_> {
     #[cfg(not(target_arch = "wasm32"))]
     fn read(&mut self, t: T) -> Vec<f32> {
         self.gpu.read(&self.exec.tensors[t])
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read_many(&mut self, ts: &[T]) -> Vec<Vec<f32>> {
+        let tensors: Vec<&crate::gpu::GpuTensor> = ts.iter().map(|&t| &self.exec.tensors[t]).collect();
+        self.gpu.read_many(&tensors)
     }
     #[cfg(target_arch = "wasm32")]
     fn read(&mut self, _t: T) -> Vec<f32> {

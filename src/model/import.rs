@@ -125,6 +125,8 @@ fn read_state_dict(path: &Path) -> Result<Weights> {
     let shown = path.display();
     let reader = pytorch_reader::PytorchReader::new(path)
         .map_err(|e| anyhow::anyhow!("{shown}: not a PyTorch checkpoint saved by torch.save ({e})"))?;
+    // torch.save stores tensors uncompressed: none can hold more bytes than the file (checked before reading).
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut tensors = BTreeMap::new();
     let mut names: Vec<&String> = reader.tensors().keys().collect();
     names.sort();
@@ -136,6 +138,11 @@ fn read_state_dict(path: &Path) -> Result<Weights> {
             name.starts_with("inner."),
             "{shown}: tensor {key:?} is not one of TinyRecursiveReasoningModel_ACTV1's (its names are \
              [_orig_mod.][model.]inner.*)"
+        );
+        ensure!(
+            t.byte_len() as u64 <= file_len,
+            "{shown}: {key} declares {} bytes, more than the file's {file_len}",
+            t.byte_len()
         );
         let bytes = t.read().with_context(|| format!("{shown}: reading {key}"))?;
         use pytorch_reader::DType;

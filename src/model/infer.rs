@@ -70,7 +70,8 @@ impl<E: Exec> Solver<E> {
     /// Run one supervision step and read back its logits (seq_len × vocab) and q_halt (blocking).
     pub fn step(&mut self) -> (Vec<f32>, f32) {
         self.launch();
-        (self.ex.read(self.h.logits), self.ex.read(self.h.q)[0])
+        let [logits, q]: [Vec<f32>; 2] = self.ex.read_many(&[self.h.logits, self.h.q]).try_into().expect("two reads");
+        (logits, q[0])
     }
 }
 

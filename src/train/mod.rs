@@ -163,8 +163,7 @@ impl<'d> Trainer<'d> {
         let t = &self.cfg.train;
 
         // Halting: q_halt > log(τ/(1−τ)), or N_sup steps; exploration enforces a minimum step count.
-        let q = self.ex.read(self.h.q);
-        let rows = self.ex.read(self.h.stats);
+        let [q, rows]: [Vec<f32>; 2] = self.ex.read_many(&[self.h.q, self.h.stats]).try_into().expect("two reads");
         let m = &self.cfg.model;
         let mut halted_mask = vec![false; b];
         for (i, s) in self.state.slots.iter_mut().enumerate() {
@@ -304,7 +303,7 @@ pub fn evaluate(
         for k in 0..nsup {
             ex.write_i32(h.reset, &vec![(k == 0) as i32; batch]);
             ex.run();
-            let (q, st) = (ex.read(h.q), ex.read(h.stats));
+            let [q, st]: [Vec<f32>; 2] = ex.read_many(&[h.q, h.stats]).try_into().expect("two reads");
             for i in 0..real {
                 let stats = LossStats::row(&st, i);
                 let correct = stats.exact();
@@ -380,7 +379,7 @@ pub fn predict(dev: &Device, cfg: &Config, w: &Weights, data: &Dataset, batch: u
             ex.write_i32(h.reset, &vec![(k == 0) as i32; batch]);
             ex.run();
         }
-        let (logits, q) = (ex.read(h.logits), ex.read(h.q));
+        let [logits, q]: [Vec<f32>; 2] = ex.read_many(&[h.logits, h.q]).try_into().expect("two reads");
         for i in 0..(n - start).min(batch) {
             out.push((argmax_tokens(&logits[i * l * v..(i + 1) * l * v], l), q[2 * i]));
         }

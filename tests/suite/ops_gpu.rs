@@ -494,3 +494,14 @@ fn lanes8_kernel_is_for_cpu_adapters_only() {
     (info.subgroup_min_size, info.subgroup_max_size) = (4, 4);
     assert!(!lanes8_suits(&info, f), "SwiftShader's 4 lanes");
 }
+
+/// One readback for several tensors (a step's q and stats) gives what one readback each gives, empty ones too.
+#[test]
+fn read_many_equals_single_reads() {
+    let g = gpu();
+    let a = g.upload("a", &[1.5f32, -2.0, 3.25]).unwrap();
+    let empty = g.upload::<f32>("empty", &[]).unwrap();
+    let b = g.upload("b", &(0..1001).map(|i| i as f32 * 0.5).collect::<Vec<_>>()).unwrap();
+    let many = g.read_many::<f32>(&[&a, &empty, &b]);
+    assert_eq!(many, vec![g.read::<f32>(&a), Vec::new(), g.read::<f32>(&b)]);
+}
