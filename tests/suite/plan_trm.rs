@@ -116,3 +116,19 @@ fn bindings_that_disagree_with_io_are_refused() {
     let e = check_bindings("acc", &[x, out], &[out], &[vec![(x, Read), (out, Read)]], &s).unwrap_err().to_string();
     assert!(e.contains("only read-only"), "{e}");
 }
+
+/// Past WebGPU's default 128 MiB binding limit (sudoku-mlp above batch 64: the token mixer's hidden activation), the plan
+/// is refused before anything is allocated, naming the tensor, its bytes and the limit; at batch 64 it fits.
+#[test]
+fn a_tensor_over_the_binding_limit_is_refused_by_name() {
+    let limit = 128 << 20;
+    let c = cfg("sudoku-mlp", 3, 6);
+    assert!(plan_step(&c, 64, Checkpoint::PerCall, limit).is_ok());
+    let e = plan_step(&c, 128, Checkpoint::PerCall, limit).unwrap_err().to_string();
+    assert!(
+        e.contains("tensor 'c0.l0.mix.h' [65536, 1024]") && e.contains("over the max binding size 134217728"),
+        "{e}"
+    );
+    let bytes: u64 = e.split(" needs ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(bytes > limit, "{e}");
+}
