@@ -59,14 +59,7 @@ pub fn draw(title: &str, y_label: &str, names: &[&str], measures: &[(&str, Vec<f
             });
             chart.draw_series(texts).map_err(plot_error)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font(font(13.0))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(plot_error)?;
+        super::draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13.0)?;
         Ok(())
     })
 }

@@ -105,13 +105,6 @@ where
             .label(s.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .label_font(font(13.0))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .position(legend)
-        .draw()
-        .map_err(plot_error)?;
+    super::draw_legend(&mut chart, legend, 13.0)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod puzzle;
 
 use anyhow::{anyhow, ensure, Context, Result};
 use image::RgbImage;
+use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -47,6 +48,26 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png).with_context(|| format!("encoding {}", path.display()))?;
     crate::files::write_atomic(path, png.get_ref())
+}
+
+/// The series legend every chart draws: the charts' font at `size`, on a translucent white box at `at`.
+pub fn draw_legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    at: SeriesLabelPosition,
+    size: f64,
+) -> Result<()>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    chart
+        .configure_series_labels()
+        .label_font(font(size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(at)
+        .draw()
+        .map_err(plot_error)
 }
 
 /// A style in the charts' font.

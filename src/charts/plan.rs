@@ -149,13 +149,6 @@ fn draw_live_bytes(area: &Area, p: &Plan) -> Result<()> {
         .map_err(plot_error)?
         .label(format!("peak {}", human_bytes(peak)))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], PEAK.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .label_font(font(12.0))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_error)?;
+    super::draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 12.0)?;
     Ok(())
 }
