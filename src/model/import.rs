@@ -55,13 +55,10 @@ pub fn import_official(path: &Path, o: &ImportOptions) -> Result<Imported> {
     };
 
     // The constructor dict, as pretrain.create_model builds it: the arch keys, then the data's sizes.
-    let mut dict: Map<String, Value> = arch.iter().filter(|(k, _)| *k != "name" && *k != "loss").map(kv).collect();
-    for k in ["global_batch_size", "lr", "lr_warmup_steps", "lr_min_ratio", "weight_decay", "beta1", "beta2"] {
-        if let Some(v) = all.get(k) {
-            dict.insert(k.into(), v.clone());
-        }
-    }
-    for k in ["puzzle_emb_lr", "puzzle_emb_weight_decay"] {
+    let mut dict: Map<String, Value> =
+        arch.iter().filter(|(k, _)| *k != "name" && *k != "loss").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let trainer = ["global_batch_size", "lr", "lr_warmup_steps", "lr_min_ratio", "weight_decay", "beta1", "beta2"];
+    for k in trainer.into_iter().chain(["puzzle_emb_lr", "puzzle_emb_weight_decay"]) {
         if let Some(v) = all.get(k) {
             dict.insert(k.into(), v.clone());
         }
@@ -114,10 +111,6 @@ pub fn import_official(path: &Path, o: &ImportOptions) -> Result<Imported> {
     config.train.loss = loss_kind;
     weights.check(&config.model).with_context(|| format!("{shown} with {}", yaml_path.display()))?;
     Ok(Imported { config, weights, notes })
-}
-
-fn kv((k, v): (&String, &Value)) -> (String, Value) {
-    (k.clone(), v.clone())
 }
 
 /// Every tensor of a state_dict file, as f32 under trm-gpu's (the model's own) names.

@@ -14,6 +14,16 @@ fn run(cmd: &mut Command, what: &str) -> String {
     text
 }
 
+/// web/'s node modules (playwright-core), installed once.
+fn playwright(root: &Path) {
+    if !root.join("web/node_modules/playwright-core").exists() {
+        run(
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("web")),
+            "npm ci in web/",
+        );
+    }
+}
+
 fn grids(steps: &Value) -> Vec<String> {
     steps.as_array().expect("steps").iter().map(|s| s["grid"].as_str().expect("grid").to_string()).collect()
 }
@@ -31,12 +41,7 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
         Command::new("bash").arg(root.join("web/build.sh")).env("CARGO_TARGET_DIR", target.join("web-wasm")),
         "web/build.sh",
     );
-    if !root.join("web/node_modules/playwright-core").exists() {
-        run(
-            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("web")),
-            "npm ci in web/",
-        );
-    }
+    playwright(root);
 
     // Every shipped model (9×9 first, as the page opens it) with its last example, against native solve.
     let models: Value = serde_json::from_str(&std::fs::read_to_string(root.join("web/models.json")).unwrap()).unwrap();
@@ -223,12 +228,7 @@ fn every_pipeline_compiles_in_chromium() {
         .collect();
     let jobs_path = out.join("pipelines.json");
     std::fs::write(&jobs_path, serde_json::json!({"sources": sources, "jobs": jobs}).to_string()).unwrap();
-    if !root.join("web/node_modules/playwright-core").exists() {
-        run(
-            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root.join("web")),
-            "npm ci in web/",
-        );
-    }
+    playwright(root);
     let report_path = out.join("tint.json");
     run(Command::new("node").arg(root.join("web/shader-check.mjs")).arg(&jobs_path).arg(&report_path), "shader-check");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
