@@ -33,6 +33,26 @@ impl Case {
     }
 }
 
+/// Vendor-rated fp32 peaks (GFLOP/s, non-tensor-core FMA at boost clock) of adapters people train on, found by
+/// a substring of the adapter name; `trm-gpu bench --peak-gflops` gives any other.
+pub const KNOWN_PEAKS: [(&str, f64); 10] = [
+    ("H200", 66_900.0),
+    ("H100 PCIe", 51_200.0),
+    ("H100", 66_900.0),
+    ("A100", 19_500.0),
+    ("L4", 30_300.0),
+    ("RTX 4090", 82_600.0),
+    ("RTX 3090", 35_600.0),
+    ("MI300X", 163_400.0),
+    ("Apple M2", 3_600.0),
+    ("Apple M1", 2_600.0),
+];
+
+/// The fp32 peak of an adapter named `name`, if it is in `KNOWN_PEAKS` (the first entry that matches).
+pub fn known_peak(name: &str) -> Option<f64> {
+    KNOWN_PEAKS.iter().find(|(n, _)| name.contains(n)).map(|&(_, p)| p)
+}
+
 /// The matmul shapes of the lavapipe floor (8 and 64 Sudoku samples through 512→1536) and the token mixer.
 pub const MATMUL_SHAPES: [(usize, usize, usize); 3] = [(648, 512, 1536), (5184, 512, 1536), (64 * 512, 97, 1024)];
 

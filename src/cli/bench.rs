@@ -3,7 +3,7 @@
 use super::GpuArgs;
 use anyhow::{Context, Result};
 use clap::Args;
-use trm_gpu::bench::{kernel_cases, median, train_step, Timed};
+use trm_gpu::bench::{kernel_cases, known_peak, median, train_step, Timed};
 use trm_gpu::model::{Checkpoint, Config};
 
 #[derive(Args)]
@@ -20,6 +20,10 @@ pub struct BenchArgs {
     /// none or per-call
     #[arg(long, default_value = "per-call")]
     checkpoint: Checkpoint,
+    /// The device's fp32 peak in GFLOP/s, for each compute kernel's fraction of it (default: from a table of
+    /// known adapters)
+    #[arg(long)]
+    peak_gflops: Option<f64>,
 }
 
 pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
@@ -29,6 +33,9 @@ pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
         let batch =
             super::parse_positive(batch).map_err(|e| anyhow::anyhow!("--step {spec:?}: the batch after ':' {e}"))?;
         steps.push((Config::preset(preset).with_context(|| format!("--step {spec:?}"))?, preset, batch));
+    }
+    if let Some(p) = a.peak_gflops {
+        anyhow::ensure!(p.is_finite() && p > 0.0, "--peak-gflops {p}: give the device's fp32 peak, a positive number");
     }
     let wanted = |name: &str| a.filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
     if let Some(f) = &a.filter {
@@ -40,13 +47,25 @@ pub fn bench(g: &GpuArgs, a: BenchArgs) -> Result<()> {
         );
     }
     let dev = g.open()?;
+    let peak = a.peak_gflops.or_else(|| dev.gpu().and_then(|gpu| known_peak(&gpu.info.name)));
     let small_attention = dev.gpu().is_none_or(|gpu| gpu.info.device_type == wgpu::DeviceType::Cpu);
-    println!("{:<36} {:>10} {:>12}", "kernel", "ms", "rate");
+    match peak {
+        Some(p) => println!(
+            "fp32 peak {p:.0} GFLOP/s{}",
+            if a.peak_gflops.is_some() { " (given)" } else { " (known adapter)" }
+        ),
+        None => println!("fp32 peak unknown for this device: --peak-gflops P adds each kernel's fraction of it"),
+    }
+    println!("{:<36} {:>10} {:>12} {:>8}", "kernel", "ms", "rate", "of peak");
     for case in kernel_cases(small_attention).into_iter().filter(|c| wanted(&c.name)) {
         let mut timed = Timed::new(&dev, &case.prog)?;
         let s = median(a.reps, || timed.time());
         let (rate, unit) = case.rate(s);
-        println!("{:<36} {:>10.3} {:>8.1} {unit}", case.name, s * 1e3, rate);
+        let share = match (peak, unit) {
+            (Some(p), "GFLOP/s") => format!("{:>7.1}%", 100.0 * rate / p),
+            _ => String::new(),
+        };
+        println!("{}", format!("{:<36} {:>10.3} {:>8.1} {unit} {share}", case.name, s * 1e3, rate).trim_end());
     }
     for (cfg, preset, batch) in steps {
         let mut step = train_step(&dev, preset, &cfg, batch, a.checkpoint)?;

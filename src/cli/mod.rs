@@ -53,11 +53,19 @@ pub struct GpuArgs {
     /// Adapter name substring [env: WGPU_ADAPTER_NAME]
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Choose the kernels a real GPU gets even on a CPU adapter such as lavapipe (to test or bench them there)
+    #[arg(long, global = true)]
+    gpu_kernels: bool,
 }
 
 impl GpuArgs {
     fn options(&self) -> GpuOptions {
-        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone(), ..Default::default() }
+        GpuOptions {
+            backend: self.backend.clone(),
+            adapter: self.adapter.clone(),
+            gpu_kernels: self.gpu_kernels,
+            ..Default::default()
+        }
     }
     /// The device `--device` names, announced on stderr.
     pub fn open(&self) -> Result<Device> {

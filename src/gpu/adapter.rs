@@ -15,6 +15,9 @@ pub struct GpuOptions {
     /// Request only the features WebGPU also has (no 64-bit integers in shaders), so the kernels chosen are the
     /// ones a browser gets.
     pub webgpu_features_only: bool,
+    /// Choose the kernels a real GPU gets even on a CPU adapter (llvmpipe, SwiftShader), so that tests and
+    /// benches run them there.
+    pub gpu_kernels: bool,
 }
 
 impl GpuOptions {

@@ -41,8 +41,19 @@ macro_rules! shader {
 }
 
 /// Every shader the crate ships, for validation and benches.
-pub const SHADER_NAMES: &[&str] =
-    &["matmul", "matmul_lanes8", "norm", "swiglu", "elementwise", "rope", "attention", "embed", "loss", "optim"];
+pub const SHADER_NAMES: &[&str] = &[
+    "matmul",
+    "matmul_lanes8",
+    "matmul_tiled",
+    "norm",
+    "swiglu",
+    "elementwise",
+    "rope",
+    "attention",
+    "embed",
+    "loss",
+    "optim",
+];
 
 /// A device buffer holding `len` 32-bit elements (f32, i32 or u32). `buf` may be larger when it is shared
 /// between tensors by the planner; bindings use exactly `len * 4` bytes from offset 0.
@@ -90,10 +101,14 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Whether kernels are chosen for a CPU adapter (see `GpuOptions::gpu_kernels`).
+    pub cpu_kernels: bool,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     layouts: Mutex<HashMap<&'static str, Arc<ShaderLayout>>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     allocated: AtomicU64,
+    workspace: Mutex<Option<GpuTensor>>,
+    tuned: Mutex<HashMap<String, usize>>,
 }
 
 /// Storage buffers live for the whole run; all are readable, writable and copyable.
@@ -123,16 +138,20 @@ impl Gpu {
             })
             .await
             .with_context(|| format!("could not open a device on adapter {:?}", info.name))?;
+        let cpu_kernels = info.device_type == wgpu::DeviceType::Cpu && !opts.gpu_kernels;
         Ok(Gpu {
             device,
             queue,
             info,
             limits,
             features,
+            cpu_kernels,
             modules: Mutex::default(),
             layouts: Mutex::default(),
             pipelines: Mutex::default(),
             allocated: AtomicU64::new(0),
+            workspace: Mutex::default(),
+            tuned: Mutex::default(),
         })
     }
 
@@ -159,7 +178,7 @@ impl Gpu {
 
     /// Whether matmul_lanes8.wgsl runs here (see `lanes8_suits`).
     pub fn has_lanes8(&self) -> bool {
-        lanes8_suits(&self.info, self.features)
+        self.cpu_kernels && lanes8_suits(&self.info, self.features)
     }
 
     /// Bytes of storage this runtime has allocated so far.
@@ -185,6 +204,27 @@ impl Gpu {
             usage: STORAGE,
             mapped_at_creation: false,
         })))
+    }
+
+    /// Scratch that launches use only within their own dispatches (matmul's split-K partials): one buffer
+    /// shared by every caller, grown when a caller needs more. Dispatches run in order, so sharing is safe.
+    pub fn workspace(&self, len: usize) -> Result<GpuTensor> {
+        let mut ws = self.workspace.lock().unwrap();
+        if ws.as_ref().is_none_or(|t| t.len < len) {
+            *ws = Some(self.zeros("workspace", len)?);
+        }
+        let t = ws.as_ref().expect("just allocated");
+        Ok(GpuTensor { buf: t.buf.clone(), len, name: t.name.clone() })
+    }
+
+    /// The choice cached under `key` for this adapter, made by `choose` the first time (an autotune).
+    pub fn tuned(&self, key: String, choose: impl FnOnce() -> Result<usize>) -> Result<usize> {
+        if let Some(&c) = self.tuned.lock().unwrap().get(&key) {
+            return Ok(c);
+        }
+        let c = choose()?;
+        self.tuned.lock().unwrap().insert(key, c);
+        Ok(c)
     }
 
     /// A zero-filled tensor of `len` elements with its own buffer.

@@ -237,7 +237,7 @@ impl Op {
     pub fn launches(&self, gpu: &Gpu, t: &[GpuTensor]) -> Result<Vec<Launch>> {
         use Op::*;
         Ok(match *self {
-            Matmul { mm, a, b, c } => vec![mm.launch(gpu, &t[a], &t[b], &t[c])?],
+            Matmul { mm, a, b, c } => mm.launch(gpu, &t[a], &t[b], &t[c])?,
             NormFwd { n, x, r, y, rstd } => vec![n.forward(gpu, &t[x], &t[r], &t[y], &t[rstd])?],
             NormBwd { n, y, dy, rstd, dsum } => vec![n.backward(gpu, &t[y], &t[dy], &t[rstd], &t[dsum])?],
             SwigluFwd { s, h, a } => vec![s.forward(gpu, &t[h], &t[a])?],

@@ -21,8 +21,71 @@ pub struct Matmul {
     pub stride_c: usize,
 }
 
+// matmul.wgsl's tile of C per invocation.
 const TM: usize = 16;
 const TN: usize = 8;
+/// The most memory split-K partials take (in the GPU's one shared workspace).
+pub const SPLIT_K_BYTES: usize = 64 << 20;
+
+/// Which shader computes a matmul.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// matmul.wgsl: register tiles, no workgroup memory (CPU adapters).
+    Register,
+    /// matmul_lanes8.wgsl: 8-lane subgroup tiles (llvmpipe).
+    Lanes8,
+    /// matmul_tiled.wgsl: workgroup-memory tiles (GPUs).
+    Tiled(Tiles),
+}
+
+/// A tile shape of matmul_tiled.wgsl: wx×wy invocations, each tm×tn outputs; k slices of bk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tiles {
+    pub wx: u32,
+    pub wy: u32,
+    pub tm: u32,
+    pub tn: u32,
+    pub bk: u32,
+}
+
+impl Tiles {
+    /// What the autotune tries: 64×64 tiles of 256 or 128 invocations, 128×128 for large outputs, 32×32 for
+    /// small ones. Each stages at most 1024 floats of A and of B.
+    pub const CANDIDATES: [Tiles; 4] = [
+        Tiles { wx: 16, wy: 16, tm: 4, tn: 4, bk: 16 },
+        Tiles { wx: 16, wy: 8, tm: 8, tn: 4, bk: 16 },
+        Tiles { wx: 16, wy: 16, tm: 8, tn: 8, bk: 8 },
+        Tiles { wx: 8, wy: 8, tm: 4, tn: 4, bk: 16 },
+    ];
+    pub fn bm(&self) -> usize {
+        (self.wy * self.tm) as usize
+    }
+    pub fn bn(&self) -> usize {
+        (self.wx * self.tn) as usize
+    }
+    /// Within the shader's arrays (TILE floats per operand, 8 registers per row and column) and the adapter's
+    /// invocation and workgroup-memory limits.
+    pub fn fits(&self, gpu: &Gpu) -> bool {
+        let l = &gpu.limits;
+        let tile = 1024;
+        self.tm <= 8
+            && self.tn <= 8
+            && self.bm() * self.bk as usize <= tile
+            && self.bk as usize * self.bn() <= tile
+            && self.wx * self.wy <= l.max_compute_invocations_per_workgroup
+            && self.wx <= l.max_compute_workgroup_size_x
+            && self.wy <= l.max_compute_workgroup_size_y
+            && 2 * tile as u32 * 4 <= l.max_compute_workgroup_storage_size
+    }
+    /// Loop iterations one invocation runs for `depth` steps of k (llvmpipe caps them).
+    fn loop_iterations(&self, depth: usize) -> usize {
+        let (tm, tn, bk) = (self.tm as usize, self.tn as usize, self.bk as usize);
+        let threads = (self.wx * self.wy) as usize;
+        let per_slice =
+            (self.bm() * bk).div_ceil(threads) + (bk * self.bn()).div_ceil(threads) + bk * (1 + 2 * tm + tn);
+        depth.div_ceil(bk) * per_slice + 3 * tm * tn
+    }
+}
 
 impl Matmul {
     pub fn new(m: usize, n: usize, k: usize) -> Self {
@@ -69,7 +132,35 @@ impl Matmul {
         ]
     }
 
-    pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
+    /// The kernel this adapter runs for this shape: matmul_lanes8 on 8-lane CPU adapters (llvmpipe), the
+    /// register-tiled matmul.wgsl on other CPU adapters (SwiftShader), and on GPUs matmul_tiled.wgsl with the
+    /// tile shape that timed fastest here for this shape (one autotune per adapter and shape; every tile
+    /// shape gives the same bits, so the choice never changes results).
+    pub fn kernel(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor) -> Result<Kernel> {
+        if self.fits_lanes8() && gpu.has_lanes8() {
+            return Ok(Kernel::Lanes8);
+        }
+        if gpu.cpu_kernels {
+            return Ok(Kernel::Register);
+        }
+        Ok(Kernel::Tiled(self.autotune(gpu, a, b)?))
+    }
+
+    /// The launches computing C (one, or two for split-K) with the kernel this adapter runs.
+    pub fn launch(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Vec<Launch>> {
+        let kernel = self.kernel(gpu, a, b)?;
+        self.launch_with(gpu, kernel, a, b, c)
+    }
+
+    /// The launches computing C with a given kernel.
+    pub fn launch_with(
+        &self,
+        gpu: &Gpu,
+        kernel: Kernel,
+        a: &GpuTensor,
+        b: &GpuTensor,
+        c: &GpuTensor,
+    ) -> Result<Vec<Launch>> {
         for (t, need) in [a, b, c].into_iter().zip(self.lens()) {
             anyhow::ensure!(
                 t.len >= need,
@@ -81,14 +172,26 @@ impl Matmul {
                 t.len
             );
         }
+        let loops = match kernel {
+            Kernel::Tiled(t) => t.loop_iterations(self.k.div_ceil(self.splits())),
+            _ => self.k / 4 + 400, // the k loop, plus the stores' loops
+        };
         anyhow::ensure!(
-            self.k / 4 + 400 < gpu.loop_budget(), // the k loop, plus the stores' loops
+            loops < gpu.loop_budget(),
             "matmul depth {} exceeds what this adapter runs in one invocation; use a smaller batch",
             self.k
         );
-        if self.fits_lanes8() && gpu.has_lanes8() {
-            return self.launch_lanes8(gpu, a, b, c);
+        match kernel {
+            Kernel::Lanes8 => {
+                anyhow::ensure!(self.fits_lanes8(), "matmul_lanes8 needs every dimension a multiple of 4: {self:?}");
+                Ok(vec![self.launch_lanes8(gpu, a, b, c)?])
+            }
+            Kernel::Register => Ok(vec![self.launch_register(gpu, a, b, c)?]),
+            Kernel::Tiled(t) => self.launch_tiled(gpu, t, a, b, c),
         }
+    }
+
+    fn launch_register(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Launch> {
         let params = self.params();
         // Up to 64 invocations per workgroup (at least one SIMD width of 8), shaped to the output so that small
         // outputs do not compute clamped duplicates.
@@ -120,6 +223,88 @@ impl Matmul {
             &[(1, a), (2, b), (3, c), (4, a), (5, b)],
             grid,
         )
+    }
+
+    /// How many slices k is split into for the tiled kernel, from the shape alone (so the bits do not depend
+    /// on the adapter or on timing): when the output gives fewer than 128 tiles of 64×64, enough splits for
+    /// about 256 workgroups, each at least 512 deep, with the partials within `SPLIT_K_BYTES`.
+    pub fn splits(&self) -> usize {
+        let tiles = self.m.div_ceil(64) * self.n.div_ceil(64) * self.batch;
+        if tiles >= 128 || tiles == 0 {
+            return 1;
+        }
+        let by_memory = SPLIT_K_BYTES / (4 * self.batch * self.m * self.n);
+        let splits = 256usize.div_ceil(tiles).min(self.k / 512).min(by_memory).max(1);
+        // Whole chunks of 16, with no empty split.
+        let chunk = self.k.div_ceil(splits).next_multiple_of(16);
+        self.k.div_ceil(chunk).max(1)
+    }
+
+    fn launch_tiled(&self, gpu: &Gpu, t: Tiles, a: &GpuTensor, b: &GpuTensor, c: &GpuTensor) -> Result<Vec<Launch>> {
+        anyhow::ensure!(t.fits(gpu), "matmul tiles {t:?} do not fit this adapter's limits");
+        let splits = self.splits();
+        let chunk = if splits > 1 { self.k.div_ceil(splits).next_multiple_of(16) } else { self.k };
+        let params = self.params().u("batch", self.batch).u("splits", splits).u("chunk", chunk);
+        let consts = [
+            ("TRANS_A", self.trans_a as u32),
+            ("TRANS_B", self.trans_b as u32),
+            ("WX", t.wx),
+            ("WY", t.wy),
+            ("TM", t.tm),
+            ("TN", t.tn),
+            ("BK", t.bk),
+        ];
+        let grid = [self.n.div_ceil(t.bn()) as u32, self.m.div_ceil(t.bm()) as u32, (self.batch * splits) as u32];
+        let shader = crate::shader!("matmul_tiled", trusted);
+        if splits == 1 {
+            return Ok(vec![gpu.launch(&shader, "main", &consts, &params, &[(1, a), (2, b), (3, c)], grid)?]);
+        }
+        let partial = gpu.workspace(splits * self.batch * self.m * self.n)?;
+        let outputs = self.batch * self.m * self.n;
+        Ok(vec![
+            gpu.launch(&shader, "split_k", &consts, &params, &[(1, a), (2, b), (4, &partial)], grid)?,
+            gpu.launch(
+                &shader,
+                "reduce",
+                &[("REDUCE_WG", 256)],
+                &params,
+                &[(3, c), (4, &partial)],
+                gpu.grid(outputs, 256),
+            )?,
+        ])
+    }
+
+    /// The fastest of `Tiles::CANDIDATES` that fit this adapter, timed on this shape with the real operands
+    /// (and a scratch C) the first time, then cached for the adapter. Native only; the browser takes the first.
+    pub fn autotune(&self, gpu: &Gpu, a: &GpuTensor, b: &GpuTensor) -> Result<Tiles> {
+        let fitting: Vec<usize> = (0..Tiles::CANDIDATES.len()).filter(|&i| Tiles::CANDIDATES[i].fits(gpu)).collect();
+        anyhow::ensure!(!fitting.is_empty(), "no matmul tile shape fits this adapter's limits");
+        let best = gpu.tuned(self.tune_key(), || {
+            #[cfg(target_arch = "wasm32")]
+            {
+                let _ = (a, b); // no timer for a blocking autotune in the browser
+                Ok(fitting[0])
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                let c = gpu.zeros("autotune C", self.lens()[2])?;
+                let mut times = Vec::new();
+                for &i in &fitting {
+                    let launches = self.launch_with(gpu, Kernel::Tiled(Tiles::CANDIDATES[i]), a, b, &c)?;
+                    let launches: Vec<&Launch> = launches.iter().collect();
+                    gpu.time(&launches); // compiles and warms up
+                    times.push((0..3).map(|_| gpu.time(&launches)).fold(f64::INFINITY, f64::min));
+                }
+                let fastest = (0..times.len()).min_by(|&i, &j| times[i].total_cmp(&times[j])).unwrap_or(0);
+                Ok(fitting[fastest])
+            }
+        })?;
+        Ok(Tiles::CANDIDATES[best])
+    }
+
+    /// The autotune's cache key: the whole shape.
+    pub fn tune_key(&self) -> String {
+        format!("matmul_tiled {self:?}")
     }
 
     fn params(&self) -> Params {

@@ -159,52 +159,24 @@ fn browser_demo_matches_native_solve_on_webgpu_and_cpu_fallback() {
 }
 
 /// Tint (Chromium's WGSL compiler, stricter than naga) compiles every pipeline trm-gpu builds, with the override
-/// constants the programs use: training steps of both token mixers, with and without puzzle embeddings and
-/// checkpointing, both losses and the 1-step gradient, and inference, all recorded on a device that has only
-/// WebGPU's features (so the browser's kernels are the ones chosen). Every entry point of every shader must be
-/// among them, except matmul_lanes8's, which needs 64-bit integers that WebGPU lacks.
+/// constants the programs use (`pipelines_of_every_program`), recorded on a device that has only WebGPU's
+/// features, so the browser's kernels are the ones chosen, both those of CPU adapters and those of GPUs. Every
+/// entry point of every shader must be among them, except matmul_lanes8's, which needs 64-bit integers that
+/// WebGPU lacks.
 #[test]
 fn every_pipeline_compiles_in_chromium() {
-    use trm_gpu::gpu::{Gpu, GpuOptions};
-    use trm_gpu::model::{Checkpoint, Config, Device, Weights};
-    use trm_gpu::ops::loss::LossKind;
-    use trm_gpu::ops::optim::OptimizerKind;
+    use crate::common::pipelines_of_every_program;
+    use trm_gpu::gpu::GpuOptions;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = Path::new(env!("CARGO_BIN_EXE_trm-gpu"));
     let out = exe.parent().and_then(Path::parent).expect("target dir").join("browser");
     std::fs::create_dir_all(&out).unwrap();
 
-    let gpu = Gpu::new_blocking(&GpuOptions { webgpu_features_only: true, ..Default::default() }).unwrap();
-    assert!(!gpu.has_lanes8(), "a WebGPU-featured device never picks matmul_lanes8");
-    let dev = Device::Gpu(gpu);
-    let data = {
-        use trm_gpu::data::{source::*, sudoku};
-        let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
-        let train = vec![Source::Generate { count: 4, options }];
-        let sources = Sources { train, test: None, holdout: 0, max_train: None, seed: 5, skip_bad: false };
-        let build = sudoku::SudokuBuild { sources, augmentations: 0, ratings: Vec::new() };
-        sudoku::build(&build, &mut |_, _| {}).unwrap().train
-    };
-    for (mlp_t, emb, checkpoint, loss, one_step, optimizer) in [
-        (true, false, Checkpoint::PerCall, LossKind::Stablemax, false, OptimizerKind::AdamAtan2),
-        (true, true, Checkpoint::None, LossKind::Softmax, true, OptimizerKind::Adamw),
-        (false, true, Checkpoint::PerCall, LossKind::Softmax, false, OptimizerKind::AdamAtan2),
-        (false, false, Checkpoint::None, LossKind::Stablemax, true, OptimizerKind::Adamw),
-    ] {
-        let mut cfg = Config::preset("tiny-sudoku4-mlp").unwrap();
-        let m = &mut cfg.model;
-        (m.mlp_t, m.pos_encodings, m.num_heads) = (mlp_t, if mlp_t { "none" } else { "rope" }.into(), 2);
-        if emb {
-            (m.puzzle_emb_ndim, m.puzzle_emb_len, m.num_puzzle_identifiers) = (m.hidden_size, 2, 3);
-        }
-        m.halt_max_steps = 2;
-        (cfg.train.loss, cfg.train.one_step_grad, cfg.train.optimizer) = (loss, one_step, optimizer);
-        let w = Weights::init(&cfg.model, 1);
-        let mut t = trm_gpu::train::Trainer::new(&dev, cfg.clone(), 2, checkpoint, &w, 1).unwrap();
-        t.step(&data, 2).unwrap();
-        trm_gpu::train::predict(&dev, &cfg, &w, &data, 1).unwrap();
-    }
-    let used = dev.gpu().unwrap().compiled_pipelines();
+    // The kernels of CPU adapters (SwiftShader) and of real GPUs, on a device with only WebGPU's features.
+    let used = [false, true].map(|gpu_kernels| {
+        pipelines_of_every_program(&GpuOptions { webgpu_features_only: true, gpu_kernels, ..Default::default() })
+    });
+    let used: Vec<_> = used.concat();
 
     let mut sources = serde_json::Map::new();
     for name in trm_gpu::gpu::SHADER_NAMES.iter().filter(|&&n| n != "matmul_lanes8") {

@@ -41,6 +41,14 @@ fn bench_prints_rates_for_kernels_and_steps() {
     );
     let (ok, t) = run(&["bench", "--filter", "none-such", "--step", "tiny-sudoku4-mlp:two"]);
     assert!(!ok && t.contains("tiny-sudoku4-mlp:two"), "{t}");
+    // A compute kernel's share of a given peak, on the kernels a real GPU gets (matmul_tiled.wgsl).
+    let args = ["bench", "--reps", "1", "--filter", "matmul_fwd 648", "--step", "none", "--peak-gflops", "100"];
+    let (ok, t) = run(&[&args[..], &["--device", "gpu", "--gpu-kernels"]].concat());
+    assert!(ok && t.contains("fp32 peak 100 GFLOP/s (given)"), "{t}");
+    let line = t.lines().find(|l| l.starts_with("matmul_fwd 648x512x1536")).unwrap_or_else(|| panic!("{t}"));
+    let gflops: f64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let share: f64 = line.split_whitespace().last().unwrap().trim_end_matches('%').parse().unwrap();
+    assert!(line.contains("GFLOP/s") && (share - gflops).abs() <= 0.05 + 1e-3 * gflops, "{line}");
 }
 
 #[test]
@@ -475,6 +483,7 @@ fn out_of_range_values_are_refused() {
     for (args, says) in [
         (vec!["plan", "--batch", "0"], "--batch"),
         (vec!["bench", "--reps", "0"], "--reps"),
+        (vec!["bench", "--peak-gflops", "0", "--step", "none"], "--peak-gflops 0"),
         (vec!["bench", "--filter", "no-such-kernel", "--step", "none"], "matches no kernel"),
         (vec!["bench", "--step", "tiny-sudoku4-mlp:0"], "at least 1"),
         (vec!["eval", "--checkpoint", "x", "--data", "y", "--task", "bogus"], "possible values"),

@@ -63,3 +63,53 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         (got[i] - want[i]).abs()
     );
 }
+
+/// Every pipeline (shader, entry point, override constants) that trm-gpu's programs build on a device opened with
+/// `opts`: training steps of both token mixers, with and without puzzle embeddings and checkpointing, both losses,
+/// both optimizers and the 1-step gradient, and inference.
+pub fn pipelines_of_every_program(opts: &GpuOptions) -> Vec<trm_gpu::gpu::PipelineKey> {
+    use trm_gpu::model::{Checkpoint, Config, Weights};
+    use trm_gpu::ops::loss::LossKind;
+    use trm_gpu::ops::optim::OptimizerKind;
+    let gpu = Gpu::new_blocking(opts).unwrap();
+    if opts.webgpu_features_only {
+        assert!(!gpu.has_lanes8(), "a WebGPU-featured device never picks matmul_lanes8");
+    }
+    let dev = Device::Gpu(gpu);
+    let data = {
+        use trm_gpu::data::{source::*, sudoku};
+        let options = sudoku::GenOptions { clues: Some((8, 8)), ..sudoku::GenOptions::new(4, false) };
+        let train = vec![Source::Generate { count: 4, options }];
+        let sources = Sources { train, test: None, holdout: 0, max_train: None, seed: 5, skip_bad: false };
+        let build = sudoku::SudokuBuild { sources, augmentations: 0, ratings: Vec::new() };
+        sudoku::build(&build, &mut |_, _| {}).unwrap().train
+    };
+    for (mlp_t, emb, checkpoint, loss, one_step, optimizer) in [
+        (true, false, Checkpoint::PerCall, LossKind::Stablemax, false, OptimizerKind::AdamAtan2),
+        (true, true, Checkpoint::None, LossKind::Softmax, true, OptimizerKind::Adamw),
+        (false, true, Checkpoint::PerCall, LossKind::Softmax, false, OptimizerKind::AdamAtan2),
+        (false, false, Checkpoint::None, LossKind::Stablemax, true, OptimizerKind::Adamw),
+    ] {
+        let mut cfg = Config::preset("tiny-sudoku4-mlp").unwrap();
+        let m = &mut cfg.model;
+        (m.mlp_t, m.pos_encodings, m.num_heads) = (mlp_t, if mlp_t { "none" } else { "rope" }.into(), 2);
+        if emb {
+            (m.puzzle_emb_ndim, m.puzzle_emb_len, m.num_puzzle_identifiers) = (m.hidden_size, 2, 3);
+        }
+        m.halt_max_steps = 2;
+        (cfg.train.loss, cfg.train.one_step_grad, cfg.train.optimizer) = (loss, one_step, optimizer);
+        let w = Weights::init(&cfg.model, 1);
+        let mut t = trm_gpu::train::Trainer::new(&dev, cfg.clone(), 2, checkpoint, &w, 1).unwrap();
+        t.step(&data, 2).unwrap();
+        trm_gpu::train::predict(&dev, &cfg, &w, &data, 1).unwrap();
+    }
+    let gpu = dev.gpu().unwrap();
+    if !gpu.cpu_kernels {
+        // Split-K, which these tiny programs are too small for: a weight gradient over 2048 rows.
+        let mm = trm_gpu::ops::matmul::Matmul::linear_dw(2048, 8, 8);
+        assert!(mm.splits() > 1);
+        let [a, b, c] = mm.lens().map(|n| gpu.zeros("t", n).unwrap());
+        gpu.run(&mm.launch(gpu, &a, &b, &c).unwrap().iter().collect::<Vec<_>>());
+    }
+    gpu.compiled_pipelines()
+}

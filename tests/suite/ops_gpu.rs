@@ -41,9 +41,9 @@ fn check_linear(rng: &mut SplitMix64, rows: usize, d: usize, out: usize, kernel:
         let what = format!("{name} rows={rows} d={d} out={out}");
         let l = mm.launch(gpu(), a, b, c).unwrap();
         if let Some(k) = kernel {
-            assert_eq!(l.label, k, "{what}");
+            assert_eq!(l[0].label, k, "{what}");
         }
-        run(&[l]);
+        run(&l);
         let mut want = if mm.accumulate { seed_dw.clone() } else { vec![0.0; c.len] };
         mm.cpu(ca, cb, &mut want);
         assert_close(&what, &read(c), &want, ATOL, RTOL);
@@ -58,9 +58,9 @@ fn check_batched(rng: &mut SplitMix64, mm: matmul::Matmul, kernel: Option<&str>)
     let c = gpu().zeros("c", lc).unwrap();
     let l = mm.launch(gpu(), &up("a", &a), &up("b", &b), &c).unwrap();
     if let Some(k) = kernel {
-        assert_eq!(l.label, k);
+        assert_eq!(l[0].label, k);
     }
-    run(&[l]);
+    run(&l);
     let mut want = vec![0.0; lc];
     mm.cpu(&a, &b, &mut want);
     assert_close(&format!("batched {mm:?}"), &read(&c), &want, ATOL, RTOL);
@@ -100,6 +100,101 @@ fn matmul_multiple_of_4_shapes() {
             kernel,
         );
     }
+}
+
+/// C from one kernel, as bits, for `mm` on operands a and b, with C seeded by `c0`.
+fn matmul_bits(mm: &matmul::Matmul, kernel: matmul::Kernel, a: &GpuTensor, b: &GpuTensor, c0: &[f32]) -> Vec<u32> {
+    let c = up("c", c0);
+    run(&mm.launch_with(gpu(), kernel, a, b, &c).unwrap());
+    gpu().read::<u32>(&c)
+}
+
+/// The GPUs' kernel, matmul_tiled.wgsl, in every tile shape the autotune may pick: against the CPU twin on odd
+/// shapes, every transpose, batched with a shared operand, scaled and accumulating; and the same bits from every
+/// tile shape, which is what lets the autotune choose by time.
+#[test]
+fn matmul_tiled_every_tile_shape_odd_shapes() {
+    let mut rng = SplitMix64::new(5);
+    let shapes = [(1, 1, 1, 1), (7, 9, 5, 1), (81, 64, 33, 2), (97, 17, 130, 3), (130, 72, 19, 1)];
+    for (m, n, k, batch) in shapes {
+        for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
+            let mm = matmul::Matmul {
+                trans_a,
+                trans_b,
+                accumulate: true,
+                alpha: 0.5,
+                stride_b: 0,
+                ..matmul::Matmul::new(m, n, k).batched(batch)
+            };
+            let [la, lb, lc] = mm.lens();
+            let (a, b, c0) = (randn(&mut rng, la, 1.0), randn(&mut rng, lb, 1.0), randn(&mut rng, lc, 1.0));
+            let (ga, gb) = (up("a", &a), up("b", &b));
+            let mut want = c0.clone();
+            mm.cpu(&a, &b, &mut want);
+            let mut first: Option<Vec<u32>> = None;
+            for t in matmul::Tiles::CANDIDATES {
+                let got = matmul_bits(&mm, matmul::Kernel::Tiled(t), &ga, &gb, &c0);
+                let what = format!("tiled {t:?} {mm:?}");
+                assert_close(&what, &got.iter().map(|&u| f32::from_bits(u)).collect::<Vec<_>>(), &want, ATOL, RTOL);
+                assert!(
+                    first.get_or_insert_with(|| got.clone()) == &got,
+                    "{what}: bits differ from the first tile shape"
+                );
+            }
+        }
+    }
+}
+
+/// Long k over a small output splits k (token-mixer weight gradients): partials reduced in a fixed order, so
+/// the result matches the CPU twin, is the same in every run, and matches the unsplit sum to rounding.
+#[test]
+fn matmul_tiled_split_k() {
+    let mut rng = SplitMix64::new(6);
+    // m 19 × n 13 over k 4100 with k stored contiguously (a dW: Aᵀ·B), batch 2: 1 tile each, so 2 × 8 splits.
+    let mm = matmul::Matmul { accumulate: true, ..matmul::Matmul::new(19, 13, 4100).batched(2) };
+    let mm = matmul::Matmul { trans_a: true, ..mm };
+    assert_eq!(mm.splits(), 8, "{mm:?}");
+    let [la, lb, lc] = mm.lens();
+    let (a, b, c0) = (randn(&mut rng, la, 1.0), randn(&mut rng, lb, 1.0), randn(&mut rng, lc, 1.0));
+    let (ga, gb) = (up("a", &a), up("b", &b));
+    let t = matmul::Tiles::CANDIDATES[0];
+    let launches = mm.launch_with(gpu(), matmul::Kernel::Tiled(t), &ga, &gb, &up("c", &c0)).unwrap();
+    let labels: Vec<&str> = launches.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels, ["matmul_tiled::split_k", "matmul_tiled::reduce"]);
+    let got = matmul_bits(&mm, matmul::Kernel::Tiled(t), &ga, &gb, &c0);
+    assert_eq!(got, matmul_bits(&mm, matmul::Kernel::Tiled(t), &ga, &gb, &c0), "split-K is not deterministic");
+    let mut want = c0.clone();
+    mm.cpu(&a, &b, &mut want);
+    let got: Vec<f32> = got.iter().map(|&u| f32::from_bits(u)).collect();
+    assert_close("split-K", &got, &want, ATOL, 1e-3);
+    // Shapes that fill a GPU, or whose k is short, are not split.
+    assert_eq!(matmul::Matmul::linear(64 * 81, 512, 1536).splits(), 1);
+    assert_eq!(matmul::Matmul::new(19, 13, 900).splits(), 1);
+    // The token mixer's weight gradients at paper size, batch 64: 1024 × 97 over k 32768.
+    assert_eq!(matmul::Matmul::linear_dw(64 * 512, 97, 1024).splits(), 8);
+}
+
+/// The autotune times every fitting tile shape on the real operands, picks one, and caches it per adapter
+/// and shape; the pick computes the right C.
+#[test]
+fn matmul_autotune_picks_a_candidate_and_caches_it() {
+    let mut rng = SplitMix64::new(7);
+    let mm = matmul::Matmul::linear(37, 24, 41);
+    let [la, lb, lc] = mm.lens();
+    let (a, b) = (randn(&mut rng, la, 1.0), randn(&mut rng, lb, 1.0));
+    let (ga, gb) = (up("a", &a), up("b", &b));
+    let t = mm.autotune(gpu(), &ga, &gb).unwrap();
+    assert!(matmul::Tiles::CANDIDATES.contains(&t), "{t:?}");
+    let cached = gpu().tuned(mm.tune_key(), || anyhow::bail!("the autotune's choice was not cached"));
+    assert_eq!(matmul::Tiles::CANDIDATES[cached.unwrap()], t);
+    assert_eq!(mm.autotune(gpu(), &ga, &gb).unwrap(), t);
+    let mut want = vec![0.0; lc];
+    mm.cpu(&a, &b, &mut want);
+    let got: Vec<f32> = matmul_bits(&mm, matmul::Kernel::Tiled(t), &ga, &gb, &vec![0.0; lc])
+        .iter()
+        .map(|&u| f32::from_bits(u))
+        .collect();
+    assert_close("autotuned", &got, &want, ATOL, RTOL);
 }
 
 #[test]
@@ -416,10 +511,8 @@ fn gradient_kernels_are_deterministic() {
         );
         let dtable = gpu().zeros("dtable", vocab * d).unwrap();
         let cs = gpu().zeros("cs", 3 * d).unwrap();
-        let mut l = vec![
-            matmul::Matmul::linear_dw(rows, d, 3 * d).launch(gpu(), &dy, &x, &dw).unwrap(),
-            att.forward(gpu(), &qkv, &o, &lse).unwrap(),
-        ];
+        let mut l = matmul::Matmul::linear_dw(rows, d, 3 * d).launch(gpu(), &dy, &x, &dw).unwrap();
+        l.push(att.forward(gpu(), &qkv, &o, &lse).unwrap());
         l.extend(att.backward(gpu(), &qkv, &o, &lse, &dout, &delta, &dqkv).unwrap());
         l.push(e.backward_table(gpu(), &tokens, &dout, &dtable).unwrap());
         l.push(elementwise::col_sum(gpu(), &dy, &cs, rows, 3 * d).unwrap());
