@@ -82,3 +82,61 @@ fn params_are_laid_out_by_name() {
         assert!(bad.words(&l).is_err(), "{bad:?}");
     }
 }
+
+/// naga translates every pipeline trm-gpu's programs build (both kernel sets, with their override constants) to
+/// the three native languages wgpu feeds drivers: SPIR-V, which `spirv-val` (Debian's spirv-tools, installed by
+/// .ci/run) must accept for Vulkan 1.1, MSL 2.3 for Metal and HLSL shader model 6.0 for DX12.
+#[test]
+fn every_pipeline_translates_to_spirv_msl_and_hlsl() {
+    use naga::back::{hlsl, msl, spv};
+    use trm_gpu::gpu::GpuOptions;
+    let mut used = [false, true]
+        .map(|gpu_kernels| crate::common::pipelines_of_every_program(&GpuOptions { gpu_kernels, ..Default::default() }))
+        .concat();
+    used.sort();
+    used.dedup();
+    let dir = std::env::temp_dir().join(format!("trm-gpu-spirv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let caps = naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SHADER_INT64;
+    for (i, (shader, entry, constants)) in used.iter().enumerate() {
+        let what = format!("{shader}::{entry} {constants:?}");
+        let src = std::fs::read_to_string(format!("{}/shaders/{shader}.wgsl", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let module = naga::front::wgsl::parse_str(&src).unwrap();
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let values = constants.iter().map(|&(k, v)| (k.to_string(), v as f64)).collect();
+        let stage = naga::ShaderStage::Compute;
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, Some((stage, entry)), &values)
+                .unwrap_or_else(|e| panic!("{what}: overrides: {e:?}"));
+
+        let spv_options = spv::Options { lang_version: (1, 3), ..Default::default() };
+        let pipeline = spv::PipelineOptions { shader_stage: stage, entry_point: entry.to_string() };
+        let words = spv::write_vec(&module, &info, &spv_options, Some(&pipeline))
+            .unwrap_or_else(|e| panic!("{what}: SPIR-V: {e:?}"));
+        let path = dir.join(format!("{i}.spv"));
+        std::fs::write(&path, bytemuck::cast_slice::<u32, u8>(&words)).unwrap();
+        let out = std::process::Command::new("spirv-val")
+            .args(["--target-env", "vulkan1.1"])
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("spirv-val could not start ({e}); .ci/run installs spirv-tools"));
+        assert!(out.status.success(), "{what}: spirv-val: {}", String::from_utf8_lossy(&out.stderr));
+
+        let msl_options = msl::Options { lang_version: (2, 3), ..Default::default() };
+        let msl_pipeline = msl::PipelineOptions { entry_point: Some((stage, entry.to_string())), ..Default::default() };
+        msl::write_string(&module, &info, &msl_options, &msl_pipeline).unwrap_or_else(|e| panic!("{what}: MSL: {e:?}"));
+
+        let hlsl_options = hlsl::Options { shader_model: hlsl::ShaderModel::V6_0, ..Default::default() };
+        let hlsl_pipeline = hlsl::PipelineOptions { entry_point: Some((stage, entry.to_string())) };
+        let mut text = String::new();
+        hlsl::Writer::new(&mut text, &hlsl_options, &hlsl_pipeline)
+            .write(&module, &info, None)
+            .unwrap_or_else(|e| panic!("{what}: HLSL: {e:?}"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    println!("{} pipelines translate to SPIR-V (spirv-val), MSL and HLSL", used.len());
+}
