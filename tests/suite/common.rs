@@ -13,6 +13,15 @@ pub fn gpu_dev() -> &'static Device {
     DEV.get_or_init(|| Device::Gpu(Gpu::new_blocking(&GpuOptions::default()).expect("a GPU adapter (lavapipe in CI)")))
 }
 
+/// The wgpu adapter choosing the kernels a real GPU gets (matmul_tiled.wgsl), even where it is lavapipe.
+pub fn gpu_kernels_dev() -> &'static Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| {
+        let opts = GpuOptions { gpu_kernels: true, ..Default::default() };
+        Device::Gpu(Gpu::new_blocking(&opts).expect("a GPU adapter (lavapipe in CI)"))
+    })
+}
+
 pub fn gpu() -> &'static Gpu {
     gpu_dev().gpu().expect("a GPU device")
 }

@@ -143,11 +143,13 @@ fn no_grad_passes_are_no_grad() {
     }
 }
 
-/// The whole training step (forward, loss, backward, and the optimizer step with the EMA) on the GPU and on the
-/// native executor equals the CPU reference, for two steps; the native executor holds exactly the plan's bytes.
+/// The whole training step (forward, loss, backward, and the optimizer step with the EMA) on the GPU, with the
+/// kernels of CPU adapters and those of GPUs, and on the native executor equals the CPU reference, for two steps;
+/// the native executor holds exactly the plan's bytes.
 #[test]
 fn gpu_and_native_steps_equal_cpu_step() {
-    for ((dev_name, dev), mlp_t) in devices().into_iter().flat_map(|d| [(d, true), (d, false)]) {
+    let all = devices().into_iter().chain([("gpu-kernels", gpu_kernels_dev())]);
+    for ((dev_name, dev), mlp_t) in all.flat_map(|d| [(d, true), (d, false)]) {
         let c = ModelConfig { hidden_size: 16, num_heads: 2, layers: 2, ..tiny(mlp_t) };
         let w = weights(&c);
         let adam = trm_gpu::ops::optim::Adam {
