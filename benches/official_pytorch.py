@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""CPU timing of one TRM training supervision step using the official
+"""CPU or CUDA timing of one TRM training supervision step using the official
 SamsungSAILMontreal/TinyRecursiveModels code (a checkout at commit e7b68717f0a6, named by TRM_OFFICIAL_DIR).
 
 One step = ACTLossHead forward from initial_carry(batch) (all H_cycles, H_cycles-1
 under no_grad as in the official code) + stablemax loss + loss.backward(). No optimizer.
 
-Usage: pip install torch pydantic einops numpy; TRM_OFFICIAL_DIR=DIR python benches/official_pytorch.py --config tiny-mlp --batch 32 --reps 5 [--threads 2]
+Usage: pip install torch pydantic einops numpy; TRM_OFFICIAL_DIR=DIR python benches/official_pytorch.py --config tiny-mlp --batch 32 --reps 5 [--threads 2] [--device cuda]
+On CUDA everything is fp32 (TF32 off), and each step is timed between two device synchronisations.
 The configs are trm-gpu's presets tiny-sudoku-mlp, sudoku-mlp and sudoku-att. Side by side with:
   trm-gpu --device cpu bench --reps 5 --filter none --step tiny-sudoku-mlp:32 --checkpoint none
 """
@@ -37,8 +38,10 @@ CONFIGS = {
 }
 
 
-def bench(name, batch_size, reps, warmup, seed):
+def bench(name, batch_size, reps, warmup, seed, device):
     torch.manual_seed(seed)
+    torch.set_default_device(device)  # the official code creates its carry on the default device
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     cfg = dict(COMMON, **CONFIGS[name], batch_size=batch_size)
     model = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(cfg), loss_type="stablemax_cross_entropy")
     model.train()
@@ -60,12 +63,14 @@ def bench(name, batch_size, reps, warmup, seed):
     times = []
     for i in range(warmup + reps):
         model.zero_grad(set_to_none=True)
+        sync()
         t0 = time.perf_counter()
         loss = step()
+        sync()
         dt = time.perf_counter() - t0
         if i >= warmup:
             times.append(dt)
-    print(f"{name}: B={batch_size} P={P} params={n_params} threads={torch.get_num_threads()} "
+    print(f"{name}: {device} B={batch_size} P={P} params={n_params} threads={torch.get_num_threads()} "
           f"reps={reps} loss={loss.item():.4f} median={statistics.median(times):.4f}s "
           f"min={min(times):.4f}s  all={[round(t, 4) for t in times]}", flush=True)
 
@@ -79,12 +84,15 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     names = list(CONFIGS) if a.config == "all" else a.config.split(",")
     print(f"torch {torch.__version__}, official TRM from {TRM_DIR}", flush=True)
     for n in names:
-        bench(n, a.batch, a.reps, a.warmup, a.seed)
+        bench(n, a.batch, a.reps, a.warmup, a.seed, a.device)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ pub fn lanes8_suits(info: &wgpu::AdapterInfo, features: wgpu::Features) -> bool 
         && info.subgroup_max_size == 8
 }
 
+/// The name of the GPU's shared scratch tensor (`Gpu::workspace`), which no program tensor may take.
+pub const WORKSPACE: &str = "gpu workspace";
+
 /// Key of the pipeline cache: shader, entry point and pipeline-overridable constants.
 pub type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u32)>);
 
@@ -211,7 +214,7 @@ impl Gpu {
     pub fn workspace(&self, len: usize) -> Result<GpuTensor> {
         let mut ws = self.workspace.lock().unwrap();
         if ws.as_ref().is_none_or(|t| t.len < len) {
-            *ws = Some(self.zeros("workspace", len)?);
+            *ws = Some(self.zeros(WORKSPACE, len)?);
         }
         let t = ws.as_ref().expect("just allocated");
         Ok(GpuTensor { buf: t.buf.clone(), len, name: t.name.clone() })

@@ -353,10 +353,18 @@ impl GpuExec {
         let mut launches = Vec::new();
         for op in &prog.ops {
             let kernels = op.launches(gpu, &tensors)?;
-            let bound: Vec<Vec<(T, Access)>> = kernels
-                .iter()
-                .map(|l| l.bound.iter().map(|(name, access)| (ids[&**name], *access)).collect())
-                .collect();
+            // The GPU's shared workspace lives outside the plan, used within one op's launches only.
+            let mut bound: Vec<Vec<(T, Access)>> = Vec::new();
+            for l in &kernels {
+                let mut b = Vec::new();
+                for (tensor, access) in l.bound.iter().filter(|(t, _)| &**t != crate::gpu::WORKSPACE) {
+                    let Some(&id) = ids.get(&**tensor) else {
+                        bail!("{}: binds tensor {tensor}, which the program does not have", l.label);
+                    };
+                    b.push((id, *access));
+                }
+                bound.push(b);
+            }
             let (name, reads, writes, _) = op.io();
             check_bindings(name, &reads, &writes, &bound, &prog.schedule)?;
             launches.extend(kernels);

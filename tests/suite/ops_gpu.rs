@@ -85,11 +85,15 @@ fn matmul_batched_strided_scaled() {
 }
 
 /// Shapes whose every dimension is a multiple of 4 but not of the tile run matmul_lanes8.wgsl on 8-lane CPU
-/// adapters (llvmpipe in CI), and matmul.wgsl elsewhere.
+/// adapters (llvmpipe in CI), matmul.wgsl on other CPU adapters and matmul_tiled.wgsl on GPUs.
 #[test]
 fn matmul_multiple_of_4_shapes() {
     let mut rng = SplitMix64::new(4);
-    let kernel = Some(if gpu().has_lanes8() { "matmul_lanes8::main" } else { "matmul::main" });
+    let kernel = Some(match (gpu().has_lanes8(), gpu().cpu_kernels) {
+        (true, _) => "matmul_lanes8::main",
+        (false, true) => "matmul::main",
+        (false, false) => "matmul_tiled::main",
+    });
     for (rows, d, out) in [(4, 4, 4), (36, 20, 132), (68, 12, 260), (100, 516, 8), (132, 64, 196)] {
         check_linear(&mut rng, rows, d, out, kernel);
     }
@@ -165,8 +169,25 @@ fn matmul_tiled_split_k() {
     assert_eq!(got, matmul_bits(&mm, matmul::Kernel::Tiled(t), &ga, &gb, &c0), "split-K is not deterministic");
     let mut want = c0.clone();
     mm.cpu(&a, &b, &mut want);
-    let got: Vec<f32> = got.iter().map(|&u| f32::from_bits(u)).collect();
-    assert_close("split-K", &got, &want, ATOL, 1e-3);
+    let floats: Vec<f32> = got.iter().map(|&u| f32::from_bits(u)).collect();
+    assert_close("split-K", &floats, &want, ATOL, 1e-3);
+    // The same launches inside a program (whose binding check must accept the GPU's workspace).
+    {
+        use trm_gpu::model::{Op, Program};
+        use trm_gpu::plan::Role;
+        let mut prog = Program::default();
+        let [ta, tb, tc] = [("a", la), ("b", lb), ("c", lc)].map(|(n, len)| prog.tensor(n, Role::Input, &[len]));
+        prog.push(Op::Matmul { mm, a: ta, b: tb, c: tc }, false);
+        let dev = gpu_kernels_dev();
+        let plan = dev.plan(&prog).unwrap();
+        let mut ex = dev.exec(&prog, &plan).unwrap();
+        ex.write(ta, &a);
+        ex.write(tb, &b);
+        ex.write(tc, &c0);
+        ex.run();
+        let bits: Vec<u32> = ex.read(tc).iter().map(|f| f.to_bits()).collect();
+        assert_eq!(bits, got, "split-K in a program");
+    }
     // Shapes that fill a GPU, or whose k is short, are not split.
     assert_eq!(matmul::Matmul::linear(64 * 81, 512, 1536).splits(), 1);
     assert_eq!(matmul::Matmul::new(19, 13, 900).splits(), 1);
