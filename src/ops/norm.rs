@@ -16,19 +16,19 @@ impl Norm {
     fn params(&self) -> Params {
         Params::new().u("rows", self.rows).u("dim", self.dim).f("eps", EPS)
     }
-    fn grid(&self, gpu: &Gpu) -> [u32; 3] {
-        gpu.grid(self.rows, 64)
+    /// The entry point for `pass` ("forward" or "backward") and its grid: one invocation per row on CPU
+    /// adapters, one workgroup per row on GPUs.
+    fn entry(&self, gpu: &Gpu, pass: &'static str) -> (&'static str, [u32; 3]) {
+        match (gpu.cpu_kernels, pass) {
+            (true, _) => (pass, gpu.grid(self.rows, 64)),
+            (false, "forward") => ("forward_workgroup", gpu.grid(self.rows, 1)),
+            (false, _) => ("backward_workgroup", gpu.grid(self.rows, 1)),
+        }
     }
     /// y = rms(x + r), rstd per row.
     pub fn forward(&self, gpu: &Gpu, x: &GpuTensor, r: &GpuTensor, y: &GpuTensor, rstd: &GpuTensor) -> Result<Launch> {
-        gpu.launch(
-            &crate::shader!("norm"),
-            "forward",
-            &[],
-            &self.params(),
-            &[(1, x), (2, r), (3, y), (4, rstd)],
-            self.grid(gpu),
-        )
+        let (entry, grid) = self.entry(gpu, "forward");
+        gpu.launch(&crate::shader!("norm"), entry, &[], &self.params(), &[(1, x), (2, r), (3, y), (4, rstd)], grid)
     }
     /// d(x + r) from y, dy and rstd.
     pub fn backward(
@@ -39,14 +39,8 @@ impl Norm {
         rstd: &GpuTensor,
         dsum: &GpuTensor,
     ) -> Result<Launch> {
-        gpu.launch(
-            &crate::shader!("norm"),
-            "backward",
-            &[],
-            &self.params(),
-            &[(3, dsum), (5, rstd), (6, y), (7, dy)],
-            self.grid(gpu),
-        )
+        let (entry, grid) = self.entry(gpu, "backward");
+        gpu.launch(&crate::shader!("norm"), entry, &[], &self.params(), &[(3, dsum), (5, rstd), (6, y), (7, dy)], grid)
     }
 
     pub fn cpu_forward<F: Real>(&self, x: &[F], r: &[F], y: &mut [F], rstd: &mut [F]) {

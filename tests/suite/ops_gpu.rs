@@ -218,31 +218,31 @@ fn matmul_autotune_picks_a_candidate_and_caches_it() {
     assert_close("autotuned", &got, &want, ATOL, RTOL);
 }
 
+/// Both norm kernels: one invocation per row (CPU adapters) and one workgroup per row (GPUs).
 #[test]
 fn norm_forward_backward() {
     let mut rng = SplitMix64::new(3);
-    for &t in &TOKENS {
-        for &d in &HIDDEN {
-            let n = norm::Norm { rows: 2 * t, dim: d };
-            let (x, r, dy) =
-                (randn(&mut rng, n.rows * d, 2.0), randn(&mut rng, n.rows * d, 1.0), randn(&mut rng, n.rows * d, 1.0));
-            let (y, rstd, ds) = (
-                gpu().zeros("y", x.len()).unwrap(),
-                gpu().zeros("rstd", n.rows).unwrap(),
-                gpu().zeros("ds", x.len()).unwrap(),
-            );
-            let gdy = up("dy", &dy);
-            run(&[
-                n.forward(gpu(), &up("x", &x), &up("r", &r), &y, &rstd).unwrap(),
-                n.backward(gpu(), &y, &gdy, &rstd, &ds).unwrap(),
-            ]);
-            let (mut wy, mut wr, mut wds) = (vec![0.0; x.len()], vec![0.0; n.rows], vec![0.0; x.len()]);
-            n.cpu_forward(&x, &r, &mut wy, &mut wr);
-            n.cpu_backward(&wy, &dy, &wr, &mut wds);
-            let what = format!("norm t={t} d={d}");
-            assert_close(&what, &read(&y), &wy, ATOL, RTOL);
-            assert_close(&what, &read(&rstd), &wr, ATOL, RTOL);
-            assert_close(&what, &read(&ds), &wds, ATOL, RTOL);
+    for g in [gpu(), gpu_kernels_dev().gpu().unwrap()] {
+        for &t in &TOKENS {
+            for &d in &HIDDEN {
+                let n = norm::Norm { rows: 2 * t, dim: d };
+                let (x, r, dy) = (
+                    randn(&mut rng, n.rows * d, 2.0),
+                    randn(&mut rng, n.rows * d, 1.0),
+                    randn(&mut rng, n.rows * d, 1.0),
+                );
+                let [y, rstd, ds] = [x.len(), n.rows, x.len()].map(|len| g.zeros("out", len).unwrap());
+                let [gx, gr, gdy] = [&x, &r, &dy].map(|v| g.upload("in", v).unwrap());
+                let l = [n.forward(g, &gx, &gr, &y, &rstd).unwrap(), n.backward(g, &y, &gdy, &rstd, &ds).unwrap()];
+                g.run(&l.iter().collect::<Vec<_>>());
+                let (mut wy, mut wr, mut wds) = (vec![0.0; x.len()], vec![0.0; n.rows], vec![0.0; x.len()]);
+                n.cpu_forward(&x, &r, &mut wy, &mut wr);
+                n.cpu_backward(&wy, &dy, &wr, &mut wds);
+                let what = format!("norm {} t={t} d={d}", l[0].label);
+                assert_close(&what, &g.read(&y), &wy, ATOL, RTOL);
+                assert_close(&what, &g.read(&rstd), &wr, ATOL, RTOL);
+                assert_close(&what, &g.read(&ds), &wds, ATOL, RTOL);
+            }
         }
     }
 }
@@ -618,4 +618,26 @@ fn read_many_equals_single_reads() {
     let b = g.upload("b", &(0..1001).map(|i| i as f32 * 0.5).collect::<Vec<_>>()).unwrap();
     let many = g.read_many::<f32>(&[&a, &empty, &b]);
     assert_eq!(many, vec![g.read::<f32>(&a), Vec::new(), g.read::<f32>(&b)]);
+}
+
+/// Every test of this file, and the training step against the CPU reference, on wgpu's GL backend as well
+/// (llvmpipe's OpenGL in CI): this test binary again, with WGPU_BACKEND=gl and one test thread, since wgpu's GL
+/// context is not shared well between threads.
+#[test]
+fn every_gpu_test_passes_on_the_gl_backend() {
+    let gl =
+        trm_gpu::gpu::Gpu::new_blocking(&trm_gpu::gpu::GpuOptions { backend: Some("gl".into()), ..Default::default() })
+            .expect("a GL adapter (llvmpipe in CI)");
+    assert_eq!(gl.info.backend, wgpu::Backend::Gl);
+    drop(gl);
+    let me = "ops_gpu::every_gpu_test_passes_on_the_gl_backend";
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["ops_gpu::", "model_cpu::gpu_and_native_steps_equal_cpu_step", "--test-threads", "1", "--skip", me])
+        .env("WGPU_BACKEND", "gl")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "on GL:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let passed = text.lines().find(|l| l.starts_with("test result: ok")).unwrap_or_else(|| panic!("{text}"));
+    println!("GL backend: {passed}");
 }
