@@ -50,6 +50,7 @@ pub const SHADER_NAMES: &[&str] = &[
     "elementwise",
     "rope",
     "attention",
+    "attention_tiled",
     "embed",
     "loss",
     "optim",

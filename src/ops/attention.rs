@@ -1,10 +1,14 @@
-//! Non-causal multi-head self-attention on a fused qkv tensor (shaders/attention.wgsl).
+//! Non-causal multi-head self-attention on a fused qkv tensor (shaders/attention.wgsl for CPU adapters,
+//! shaders/attention_tiled.wgsl for GPUs).
 
 use super::Real;
 use crate::gpu::{Gpu, GpuTensor, Launch, Params};
 use anyhow::{ensure, Result};
 
 const WG: usize = 64;
+/// attention_tiled.wgsl's rows per workgroup (BR) and vec4 per staged tile (TILE4).
+const TILED_ROWS: usize = 64;
+const TILE4: usize = 512;
 /// Queries per block of the native path: a block's scores are NATIVE_BLOCK × S' floats.
 const NATIVE_BLOCK: usize = 64;
 pub const MAX_HEAD_DIM: usize = 128;
@@ -21,10 +25,21 @@ impl Attention {
     pub fn scale(&self) -> f32 {
         1.0 / (self.hd as f32).sqrt()
     }
+    /// The entry point `entry` of attention.wgsl (one invocation per row) on CPU adapters, or of
+    /// attention_tiled.wgsl (a workgroup per block of rows, tiles in workgroup memory) on GPUs; delta_rows, a
+    /// row-wise dot, is attention.wgsl's everywhere.
     fn launch(&self, gpu: &Gpu, entry: &'static str, t: &[(u32, &GpuTensor)]) -> Result<Launch> {
         ensure!(
             self.hd <= MAX_HEAD_DIM && self.hd.is_multiple_of(4),
             "attention head dim {} must be a multiple of 4 and at most {MAX_HEAD_DIM}",
+            self.hd
+        );
+        let hd4 = self.hd / 4;
+        // Per row: a dot and an update over the head per key (query), plus the tiles' staging loops.
+        ensure!(
+            self.seq * (3 * hd4 + 2) < gpu.loop_budget(),
+            "attention over {} tokens with head dim {} exceeds what this adapter runs in one invocation",
+            self.seq,
             self.hd
         );
         let p = Params::new()
@@ -33,8 +48,13 @@ impl Attention {
             .u("heads", self.heads)
             .u("hd", self.hd)
             .f("scale", self.scale());
-        let n = self.batch * self.heads * self.seq;
-        gpu.launch(&crate::shader!("attention"), entry, &[], &p, t, gpu.grid(n, WG))
+        if gpu.cpu_kernels || entry == "delta_rows" {
+            let n = self.batch * self.heads * self.seq;
+            return gpu.launch(&crate::shader!("attention"), entry, &[], &p, t, gpu.grid(n, WG));
+        }
+        let constants = [("HD4", hd4 as u32), ("BT", (TILE4 / hd4).min(TILED_ROWS) as u32)];
+        let blocks = self.batch * self.heads * self.seq.div_ceil(TILED_ROWS);
+        gpu.launch(&crate::shader!("attention_tiled"), entry, &constants, &p, t, gpu.grid(blocks, 1))
     }
     /// o (B·S', H·hd) and lse (B, H, S') from the rotated qkv.
     pub fn forward(&self, gpu: &Gpu, qkv: &GpuTensor, o: &GpuTensor, lse: &GpuTensor) -> Result<Launch> {

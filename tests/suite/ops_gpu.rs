@@ -334,52 +334,49 @@ fn small_ops() {
     }
 }
 
+/// RoPE, and both attention kernel sets: one invocation per row (CPU adapters, attention.wgsl) and a workgroup
+/// per block of 64 rows with staged tiles (GPUs, attention_tiled.wgsl), whose sequences here end mid-block
+/// and mid-tile.
 #[test]
 fn rope_and_attention_forward_backward() {
     let mut rng = SplitMix64::new(6);
-    for &t in &TOKENS {
-        for &(d, heads) in &[(8usize, 2usize), (64, 2), (96, 3)] {
-            let batch = if t == 900 { 1 } else { 2 };
-            if t == 900 && d != 64 {
-                continue; // the longest sequence once, at the maze head size
+    for (g, shader) in [(gpu(), "attention::"), (gpu_kernels_dev().gpu().unwrap(), "attention_tiled::")] {
+        for &t in &TOKENS {
+            for &(d, heads) in &[(8usize, 2usize), (64, 2), (96, 3), (256, 2)] {
+                let batch = if t == 900 { 1 } else { 2 };
+                if (t == 900 && d != 64) || (d == 256 && t != 97) {
+                    continue; // the longest sequence once, at the maze head size; the largest head once
+                }
+                let hd = d / heads;
+                let rows = batch * t;
+                let rope = rope::Rope { rows, seq: t, heads, hd };
+                let att = attention::Attention { batch, seq: t, heads, hd };
+                let table = rope::table(t, hd, 10000.0);
+                let qkv = randn(&mut rng, rows * 3 * d, 1.0);
+                let dout = randn(&mut rng, rows * d, 1.0);
+                let z = |name: &str, len: usize| g.zeros(name, len).unwrap();
+                let [gt, gqkv, gdout] = [&table, &qkv, &dout].map(|v| g.upload("in", v).unwrap());
+                let (rot, o, lse) = (z("rot", qkv.len()), z("o", rows * d), z("lse", batch * heads * t));
+                let (delta, drot, dqkv) = (z("delta", batch * heads * t), z("drot", qkv.len()), z("dqkv", qkv.len()));
+                let mut l = vec![rope.forward(g, &gqkv, &gt, &rot).unwrap(), att.forward(g, &rot, &o, &lse).unwrap()];
+                l.extend(att.backward(g, &rot, &o, &lse, &gdout, &delta, &drot).unwrap());
+                l.push(rope.backward(g, &drot, &gt, &dqkv).unwrap());
+                g.run(&l.iter().collect::<Vec<_>>());
+                for k in [&l[1], &l[3], &l[4]] {
+                    assert!(k.label.starts_with(shader), "{} on {shader}", k.label);
+                }
+                let (mut wrot, mut wo, mut wdrot, mut wdqkv) =
+                    (vec![0.0; qkv.len()], vec![0.0; rows * d], vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
+                rope.cpu_forward(&qkv, &table, &mut wrot);
+                att.cpu_forward(&wrot, &mut wo);
+                att.cpu_backward(&wrot, &dout, &mut wdrot);
+                rope.cpu_backward(&wdrot, &table, &mut wdqkv);
+                let what = format!("{shader} t={t} d={d} heads={heads}");
+                assert_close(&format!("rope {what}"), &g.read(&rot), &wrot, ATOL, RTOL);
+                assert_close(&format!("attention fwd {what}"), &g.read(&o), &wo, ATOL, RTOL);
+                assert_close(&format!("attention bwd {what}"), &g.read(&drot), &wdrot, ATOL, RTOL);
+                assert_close(&format!("rope bwd {what}"), &g.read(&dqkv), &wdqkv, ATOL, RTOL);
             }
-            let hd = d / heads;
-            let rows = batch * t;
-            let rope = rope::Rope { rows, seq: t, heads, hd };
-            let att = attention::Attention { batch, seq: t, heads, hd };
-            let table = rope::table(t, hd, 10000.0);
-            let qkv = randn(&mut rng, rows * 3 * d, 1.0);
-            let dout = randn(&mut rng, rows * d, 1.0);
-            let gt = up("table", &table);
-            let (rot, o, lse) = (
-                gpu().zeros("rot", qkv.len()).unwrap(),
-                gpu().zeros("o", rows * d).unwrap(),
-                gpu().zeros("lse", batch * heads * t).unwrap(),
-            );
-            let (delta, drot, dqkv) = (
-                gpu().zeros("delta", batch * heads * t).unwrap(),
-                gpu().zeros("drot", qkv.len()).unwrap(),
-                gpu().zeros("dqkv", qkv.len()).unwrap(),
-            );
-            let gdout = up("dout", &dout);
-            let mut l = vec![
-                rope.forward(gpu(), &up("qkv", &qkv), &gt, &rot).unwrap(),
-                att.forward(gpu(), &rot, &o, &lse).unwrap(),
-            ];
-            l.extend(att.backward(gpu(), &rot, &o, &lse, &gdout, &delta, &drot).unwrap());
-            l.push(rope.backward(gpu(), &drot, &gt, &dqkv).unwrap());
-            run(&l);
-            let (mut wrot, mut wo, mut wdrot, mut wdqkv) =
-                (vec![0.0; qkv.len()], vec![0.0; rows * d], vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
-            rope.cpu_forward(&qkv, &table, &mut wrot);
-            att.cpu_forward(&wrot, &mut wo);
-            att.cpu_backward(&wrot, &dout, &mut wdrot);
-            rope.cpu_backward(&wdrot, &table, &mut wdqkv);
-            let what = format!("t={t} d={d} heads={heads}");
-            assert_close(&format!("rope {what}"), &read(&rot), &wrot, ATOL, RTOL);
-            assert_close(&format!("attention fwd {what}"), &read(&o), &wo, ATOL, RTOL);
-            assert_close(&format!("attention bwd {what}"), &read(&drot), &wdrot, ATOL, RTOL);
-            assert_close(&format!("rope bwd {what}"), &read(&dqkv), &wdqkv, ATOL, RTOL);
         }
     }
 }
@@ -545,19 +542,18 @@ fn gradient_kernels_are_deterministic() {
 
 /// Grids past the per-dimension workgroup limit fold into 2-D. A device asked for at most 8 workgroups per
 /// dimension folds at small sizes: norm, attention (forward and the three backward kernels) and the
-/// element-wise and optimizer kernels give the same bits there as on the unfolded device.
+/// element-wise and optimizer kernels give the same bits there as on the unfolded device, in both kernel sets.
 #[test]
 fn folded_grids_give_the_same_bits() {
     use trm_gpu::gpu::{Gpu, GpuOptions, Launch};
-    let folded =
-        Gpu::new_blocking(&GpuOptions { max_workgroups_per_dimension: Some(8), ..Default::default() }).unwrap();
     let mut rng = SplitMix64::new(11);
-    let n = norm::Norm { rows: 1000, dim: 13 };
     let att = attention::Attention { batch: 5, seq: 97, heads: 2, hd: 8 };
     let (x, r, dy) = (randn(&mut rng, 13_000, 1.0), randn(&mut rng, 13_000, 1.0), randn(&mut rng, 13_000, 1.0));
     let qkv = randn(&mut rng, 5 * 97 * 3 * 16, 1.0);
     let dout = randn(&mut rng, 5 * 97 * 16, 1.0);
-    let outputs = |g: &Gpu| {
+    let outputs = |g: &Gpu, folded: bool| {
+        // The GPU set's norm takes a workgroup per row: 50 rows fold within 8 × 8.
+        let n = norm::Norm { rows: if g.cpu_kernels { 1000 } else { 50 }, dim: 13 };
         let up = |name: &str, d: &[f32]| g.upload(name, d).unwrap();
         let (gx, gr, gdy, gqkv, gdout) = (up("x", &x), up("r", &r), up("dy", &dy), up("qkv", &qkv), up("dout", &dout));
         let z = |name: &str, len: usize| g.zeros(name, len).unwrap();
@@ -576,16 +572,21 @@ fn folded_grids_give_the_same_bits() {
         l.push(elementwise::add(g, &gx, &gr, &sum).unwrap());
         l.push(adam.launch(g, &hyper, &gdy, &param, &m, &v).unwrap());
         l.push(optim::ema(g, &param, &ema, 0.9).unwrap());
-        if std::ptr::eq(g, &folded) {
+        if folded {
             assert!(l.iter().all(|k| k.workgroups[0] <= 8 && k.workgroups[1] <= 8), "grids within the limit");
             assert_eq!(l.iter().filter(|k| k.workgroups[1] > 1).count(), l.len(), "every grid folded");
         }
         g.run(&l.iter().collect::<Vec<_>>());
         [y, rstd, ds, o, lse, delta, dqkv, sum, param, m, v, ema].map(|t| g.read::<u32>(&t))
     };
-    let (a, b) = (outputs(gpu()), outputs(&folded));
-    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-        assert!(a == b, "output {i} differs between the folded and the unfolded grid");
+    for gpu_kernels in [false, true] {
+        let opts = GpuOptions { max_workgroups_per_dimension: Some(8), gpu_kernels, ..Default::default() };
+        let folded = Gpu::new_blocking(&opts).unwrap();
+        let unfolded = if gpu_kernels { gpu_kernels_dev().gpu().unwrap() } else { gpu() };
+        let (a, b) = (outputs(unfolded, false), outputs(&folded, true));
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert!(a == b, "output {i} differs between the folded and the unfolded grid (gpu kernels: {gpu_kernels})");
+        }
     }
 }
 
