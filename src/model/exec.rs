@@ -9,6 +9,7 @@ use crate::gpu::Gpu;
 use crate::ops::Real;
 use crate::plan::{Plan, TensorId as T};
 use anyhow::Result;
+use std::ops::Range;
 
 pub trait Exec {
     fn write(&mut self, t: T, data: &[f32]);
@@ -18,7 +19,14 @@ pub trait Exec {
     fn read_many(&mut self, ts: &[T]) -> Vec<Vec<f32>> {
         ts.iter().map(|&t| self.read(t)).collect()
     }
-    fn run(&mut self);
+    fn run(&mut self) {
+        self.run_ops(0..self.ops());
+    }
+    /// Run ops `ops` of the program alone: the trainer sums gradients across ranks between the supervision step
+    /// and the optimizer step (`Program::update_from`).
+    fn run_ops(&mut self, ops: Range<usize>);
+    /// How many ops the program has.
+    fn ops(&self) -> usize;
     /// Bytes this executor holds for the program's tensors.
     fn allocated(&self) -> u64;
     /// Run the program once, op by op, timing each: (op name, seconds). Empty where ops cannot be timed alone
@@ -50,6 +58,12 @@ impl<E: Exec + ?Sized> Exec for Box<E> {
     }
     fn run(&mut self) {
         (**self).run()
+    }
+    fn run_ops(&mut self, ops: Range<usize>) {
+        (**self).run_ops(ops)
+    }
+    fn ops(&self) -> usize {
+        (**self).ops()
     }
     fn allocated(&self) -> u64 {
         (**self).allocated()
@@ -91,8 +105,11 @@ impl Exec for GpuRun<'_> {
     fn read(&mut self, _t: T) -> Vec<f32> {
         unimplemented!("the browser reads asynchronously: use Gpu::read_async")
     }
-    fn run(&mut self) {
-        self.exec.run(self.gpu);
+    fn run_ops(&mut self, ops: Range<usize>) {
+        self.exec.run(self.gpu, ops);
+    }
+    fn ops(&self) -> usize {
+        self.exec.op_launches.len()
     }
     fn allocated(&self) -> u64 {
         self.exec.allocated
@@ -121,8 +138,11 @@ impl<F: Real> Exec for CpuRun<F> {
     fn read(&mut self, t: T) -> Vec<f32> {
         self.exec.get(t)
     }
-    fn run(&mut self) {
-        self.exec.run(&self.prog);
+    fn run_ops(&mut self, ops: Range<usize>) {
+        self.exec.run(&self.prog, ops);
+    }
+    fn ops(&self) -> usize {
+        self.prog.ops.len()
     }
     fn allocated(&self) -> u64 {
         let ints: usize = self.exec.ints.iter().map(|v| v.len() * 4).sum();
@@ -191,9 +211,12 @@ impl Exec for NativeRun<'_> {
     fn read(&mut self, t: T) -> Vec<f32> {
         self.exec.read(t)
     }
-    fn run(&mut self) {
-        let (exec, ops) = (&mut self.exec, &self.ops);
+    fn run_ops(&mut self, range: Range<usize>) {
+        let (exec, ops) = (&mut self.exec, &self.ops[range]);
         self.native.install(|| exec.run(ops));
+    }
+    fn ops(&self) -> usize {
+        self.ops.len()
     }
     fn allocated(&self) -> u64 {
         self.exec.allocated()

@@ -287,6 +287,8 @@ pub struct Program {
     pub int: Vec<bool>,
     /// Host-provided constant tensors (the RoPE table), uploaded once.
     pub constants: HashMap<T, Vec<f32>>,
+    /// The first op of the optimizer step, in a training program.
+    pub update_from: Option<usize>,
 }
 
 impl Program {
@@ -316,6 +318,8 @@ impl Program {
 pub struct GpuExec {
     pub tensors: Vec<GpuTensor>,
     pub launches: Vec<Launch>,
+    /// Each op's launches, as a range of `launches`.
+    pub op_launches: Vec<std::ops::Range<usize>>,
     /// Bytes allocated for the planned buffers (equals `plan.total_bytes()`).
     pub allocated: u64,
 }
@@ -350,7 +354,7 @@ impl GpuExec {
                 bail!("the program names two tensors {}", t.name);
             }
         }
-        let mut launches = Vec::new();
+        let (mut launches, mut op_launches) = (Vec::new(), Vec::new());
         for op in &prog.ops {
             let kernels = op.launches(gpu, &tensors)?;
             // The GPU's shared workspace lives outside the plan, used within one op's launches only.
@@ -367,12 +371,18 @@ impl GpuExec {
             }
             let (name, reads, writes, _) = op.io();
             check_bindings(name, &reads, &writes, &bound, &prog.schedule)?;
+            op_launches.push(launches.len()..launches.len() + kernels.len());
             launches.extend(kernels);
         }
-        Ok(GpuExec { tensors, launches, allocated })
+        Ok(GpuExec { tensors, launches, op_launches, allocated })
     }
-    pub fn run(&self, gpu: &Gpu) {
-        gpu.run(&self.launches.iter().collect::<Vec<_>>());
+    /// Run ops `ops` in one submission.
+    pub fn run(&self, gpu: &Gpu, ops: std::ops::Range<usize>) {
+        if ops.is_empty() {
+            return;
+        }
+        let launches = &self.launches[self.op_launches[ops.start].start..self.op_launches[ops.end - 1].end];
+        gpu.run(&launches.iter().collect::<Vec<_>>());
     }
 }
 
@@ -441,8 +451,8 @@ impl<F: Real> CpuExec<F> {
         self.vals[t].iter().map(|v| v.to_f64() as f32).collect()
     }
 
-    pub fn run(&mut self, prog: &Program) {
-        for op in &prog.ops {
+    pub fn run(&mut self, prog: &Program, ops: std::ops::Range<usize>) {
+        for op in &prog.ops[ops] {
             self.exec(op, &prog.constants);
         }
     }
