@@ -107,6 +107,10 @@ pub struct Update {
     pub ema: Option<f32>,
     pub puzzle_lr: f32,
     pub puzzle_wd: f32,
+    /// The ranks training together (1: this process alone). With more, the puzzle-embedding update takes the
+    /// row gradients and identifiers of the whole global batch, which the trainer gathers into
+    /// `Handles::all_puzzle_grad` and `all_ids` before the optimizer step.
+    pub ranks: usize,
 }
 
 impl Update {
@@ -116,6 +120,7 @@ impl Update {
             ema: t.ema.then_some(t.ema_rate),
             puzzle_lr: t.puzzle_emb_lr,
             puzzle_wd: t.puzzle_emb_weight_decay,
+            ranks: 1,
         }
     }
 }
@@ -144,6 +149,9 @@ pub struct Handles {
     /// With `update`: Adam's (m, v) and the EMA of every trained parameter, by official name.
     pub moments: BTreeMap<String, (T, T)>,
     pub ema: BTreeMap<String, T>,
+    /// With `update` over several ranks and puzzle embeddings: the global batch's row gradients and identifiers.
+    pub all_puzzle_grad: T,
+    pub all_ids: T,
 }
 
 /// One net call's saved activations, per layer.
@@ -679,6 +687,7 @@ impl Builder<'_> {
 
     /// The optimizer step over the gradients just computed.
     fn update(&mut self, u: &Update) {
+        self.p.update_from = Some(self.p.ops.len());
         let hyper = self.p.tensor("optim.hyper", Role::Input, &[4]);
         self.h.hyper = hyper;
         for sp in trained(self.c) {
@@ -694,8 +703,16 @@ impl Builder<'_> {
             }
         }
         if let Some(&weights) = self.h.params.get("inner.puzzle_emb.weights") {
-            let s = SignSgd { batch: self.o.batch, ndim: self.c.puzzle_emb_ndim, lr: u.puzzle_lr, wd: u.puzzle_wd };
-            self.op(Op::SignSgd { s, grad: self.h.grads["puzzle_emb.local"], ids: self.h.ids, weights });
+            let (batch, ndim) = (self.o.batch * u.ranks, self.c.puzzle_emb_ndim);
+            let (grad, ids) = if u.ranks == 1 {
+                (self.h.grads["puzzle_emb.local"], self.h.ids)
+            } else {
+                self.h.all_puzzle_grad = self.p.tensor("grad.puzzle_emb.all_ranks", Role::Input, &[batch, ndim]);
+                self.h.all_ids = self.p.int_tensor("ids.all_ranks", Role::Input, &[batch]);
+                (self.h.all_puzzle_grad, self.h.all_ids)
+            };
+            let s = SignSgd { batch, ndim, lr: u.puzzle_lr, wd: u.puzzle_wd };
+            self.op(Op::SignSgd { s, grad, ids, weights });
         }
     }
 }

@@ -38,12 +38,16 @@ pub fn load_weights(path: &Path) -> Result<(Config, Weights)> {
 
 /// Write both checkpoint files into `dir`: the state first, since it alone is what a resume reads and the model
 /// file can be rebuilt from it (`Saved::repair_model`), so a kill between the two never loses a step.
+/// Over several ranks every rank calls it (the carries are gathered) and rank 0 alone writes.
 pub fn save(dir: &Path, t: &mut Trainer) -> Result<()> {
+    let extra = t.state_tensors();
+    if !t.is_root() {
+        return Ok(());
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     remove_stale_temporaries(dir);
     let cfg = t.cfg.clone();
     let raw = t.raw_weights();
-    let extra = t.state_tensors();
     let mut named: Vec<(String, Vec<usize>, &[f32])> =
         raw.tensors.iter().map(|(n, (s, d))| (format!("raw.{n}"), s.clone(), d.as_slice())).collect();
     for (n, d) in &extra {

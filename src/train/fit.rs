@@ -72,6 +72,7 @@ pub fn fit(
     let seen = trainer.state.data;
     ensure!(seen == 0 || seen == fingerprint, "the trainer was trained on other data: resume with the same --data");
     trainer.state.data = fingerprint;
+    trainer.check_ranks_agree("training data", fingerprint)?;
     if let Some(h) = &schedule.held_out {
         ensure!(
             !h.data.is_empty() && h.limit > 0,
@@ -94,7 +95,8 @@ pub fn fit(
             hooks.checkpoint(trainer)?;
         }
         let report = match &schedule.held_out {
-            Some(h) if end || due(m.step, h.every) => {
+            // Rank 0 evaluates (the weights are the same on every rank).
+            Some(h) if (end || due(m.step, h.every)) && trainer.is_root() => {
                 let w = trainer.eval_weights();
                 let tau = trainer.cfg.train.halt_tau;
                 Some(evaluate(dev, &trainer.cfg, &w, h.data, EVAL_BATCH, h.limit, tau)?)
@@ -105,7 +107,7 @@ pub fn fit(
         if report.is_some() {
             last = report;
         }
-        let stop = hooks.stop();
+        let stop = trainer.any_rank(hooks.stop());
         if !end && (stop || due(m.step, schedule.checkpoint_every)) {
             hooks.checkpoint(trainer)?;
         }

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod fit;
+pub mod ranks;
 
 use crate::data::dataset::{Batch, Dataset};
 use crate::model::infer::{argmax_tokens, halt_threshold, halts, plan_for};
@@ -14,7 +15,9 @@ use crate::ops::loss::LossStats;
 use crate::plan;
 use crate::rng::SplitMix64;
 use anyhow::{ensure, Result};
+use ranks::Ranks;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// A batch position: its sample and how many supervision steps it has had.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -69,6 +72,11 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 
 /// Training on any device: one program per iteration (the supervision step, then the optimizer step, EMA and
 /// puzzle-embedding update), built once and replayed by the device's executor.
+///
+/// Over several ranks (`Trainer::sharded`) every rank keeps the whole batch's slots, carries its own shard of
+/// them through the model, and between the supervision step and the optimizer step the ranks sum their
+/// gradients and gather the halting logits, loss stats and puzzle-embedding rows, so every rank takes the same
+/// step and makes the same halting decisions as one process with the whole batch would.
 pub struct Trainer<'d> {
     pub cfg: Config,
     pub h: Handles,
@@ -76,7 +84,13 @@ pub struct Trainer<'d> {
     pub plan: plan::Plan,
     update: Update,
     pub state: TrainerState,
+    /// The global batch (every rank's slots).
     pub batch: usize,
+    ranks: Option<&'d dyn Ranks>,
+    /// The program's first optimizer-step op.
+    update_from: usize,
+    /// Each program tensor's bytes.
+    bytes: Vec<u64>,
 }
 
 impl<'d> Trainer<'d> {
@@ -88,10 +102,58 @@ impl<'d> Trainer<'d> {
         weights: &Weights,
         seed: u64,
     ) -> Result<Self> {
-        ensure!(batch > 0, "batch must be positive");
         let o = StepOptions::trainer(&cfg.train, batch, checkpoint);
+        Self::build(dev, cfg, batch, o, weights, seed, None)
+    }
+
+    /// This rank's part of a model trained by all of `ranks`: the global `batch` splits evenly over them, and
+    /// every rank must be given the same config, weights and seed (checked, with the binary, before training).
+    pub fn sharded(
+        dev: &'d Device,
+        cfg: Config,
+        batch: usize,
+        checkpoint: Checkpoint,
+        weights: &Weights,
+        seed: u64,
+        ranks: &'d dyn Ranks,
+    ) -> Result<Self> {
+        let n = ranks.size();
+        ensure!(
+            batch > 0 && batch.is_multiple_of(n),
+            "the global batch {batch} does not split evenly over {n} ranks: use a multiple of {n}"
+        );
+        let config = serde_json::to_string(&(&cfg, batch, format!("{checkpoint:?}"), seed))?;
+        let words: Vec<u8> =
+            weights.tensors.values().flat_map(|(_, d)| bytemuck::cast_slice::<f32, u8>(d)).copied().collect();
+        ranks::check_agree(
+            ranks,
+            &[
+                ("binary", ranks::binary_fingerprint()?),
+                ("config, batch or seed", ranks::fingerprint(config.as_bytes())),
+                ("initial weights", ranks::fingerprint(&words)),
+            ],
+        )?;
+        let mut o = StepOptions::trainer(&cfg.train, batch / n, checkpoint);
+        // Each rank's share of the global batch's mean gradient, so the ranks' sum is the mean.
+        o.grad_scale = 1.0 / batch as f32;
+        o.update.as_mut().expect("the trainer's program updates").ranks = n;
+        Self::build(dev, cfg, batch, o, weights, seed, Some(ranks))
+    }
+
+    fn build(
+        dev: &'d Device,
+        cfg: Config,
+        batch: usize,
+        o: StepOptions,
+        weights: &Weights,
+        seed: u64,
+        ranks: Option<&'d dyn Ranks>,
+    ) -> Result<Self> {
+        ensure!(batch > 0, "batch must be positive");
         let update = o.update.expect("the trainer's program updates");
         let (prog, h) = build_step(&cfg.model, &o);
+        let update_from = prog.update_from.expect("the trainer's program updates");
+        let bytes = prog.schedule.tensors.iter().map(|t| t.bytes).collect();
         let plan = dev.plan(&prog)?;
         let mut ex = dev.exec(&prog, &plan)?;
         ex.load_weights(&h, weights);
@@ -111,7 +173,98 @@ impl<'d> Trainer<'d> {
             slots: vec![Slot { halted: true, ..Default::default() }; batch],
             stream: Stream::default(),
         };
-        Ok(Trainer { cfg, h, ex, plan, update, state, batch })
+        Ok(Trainer { cfg, h, ex, plan, update, state, batch, ranks, update_from, bytes })
+    }
+
+    /// This rank's slots of the global batch (all of them in a single process).
+    fn shard(&self) -> Range<usize> {
+        match self.ranks {
+            None => 0..self.batch,
+            Some(r) => {
+                let local = self.batch / r.size();
+                r.rank() * local..(r.rank() + 1) * local
+            }
+        }
+    }
+
+    /// Whether this rank writes the run's files: rank 0, or the only process.
+    pub fn is_root(&self) -> bool {
+        self.ranks.is_none_or(|r| r.rank() == 0)
+    }
+
+    /// Whether any rank says `flag` (every rank gets the same answer, so they stop together).
+    pub fn any_rank(&self, flag: bool) -> bool {
+        match self.ranks {
+            None => flag,
+            Some(r) => r.all_gather(&[flag as u32]).iter().any(|&f| f != 0),
+        }
+    }
+
+    /// Refuse to go on when the ranks hold different `what` (as the training data's fingerprint).
+    pub fn check_ranks_agree(&self, what: &str, value: u64) -> Result<()> {
+        match self.ranks {
+            None => Ok(()),
+            Some(r) => ranks::check_agree(r, &[(what, value)]),
+        }
+    }
+
+    /// The bytes each rank sends per step to sum gradients and gather the rest (0 in a single process).
+    pub fn bytes_exchanged_per_step(&self) -> u64 {
+        let Some(r) = self.ranks else { return 0 };
+        let n = r.size() as u64;
+        let dense: u64 = self.dense_grads().iter().map(|&(_, t)| self.plan_bytes(t)).sum();
+        let gathered: u64 = self.gathered().iter().map(|&t| self.plan_bytes(t)).sum();
+        // Reduce-scatter and all-gather each move (n − 1)/n of the gradients; each rank's gathered part goes to
+        // the n − 1 others.
+        2 * dense * (n - 1) / n + gathered * (n - 1)
+    }
+
+    fn plan_bytes(&self, t: plan::TensorId) -> u64 {
+        self.bytes[t]
+    }
+
+    /// The gradients Adam reads, by name.
+    fn dense_grads(&self) -> Vec<(&str, plan::TensorId)> {
+        self.h.grads.iter().filter(|(n, _)| *n != "puzzle_emb.local").map(|(n, &t)| (n.as_str(), t)).collect()
+    }
+
+    /// What each rank contributes its rows of: the halting logits, the loss stats, the puzzle-embedding rows.
+    fn gathered(&self) -> Vec<plan::TensorId> {
+        let mut ts = vec![self.h.q, self.h.stats];
+        ts.extend(self.h.grads.get("puzzle_emb.local"));
+        ts
+    }
+
+    /// The program over the ranks: the supervision step, the gradients summed and the rows gathered, then the
+    /// optimizer step. Returns the whole batch's halting logits and loss stats.
+    fn run_across(&mut self, r: &dyn Ranks, all_ids: &[i32]) -> [Vec<f32>; 2] {
+        self.ex.run_ops(0..self.update_from);
+        let dense = self.dense_grads().into_iter().map(|(_, t)| t).collect::<Vec<_>>();
+        let gathered = self.gathered();
+        let got = self.ex.read_many(&[dense.clone(), gathered.clone()].concat());
+        let summed = r.sum(&got[..dense.len()].concat());
+        let mut at = 0;
+        for (&t, g) in dense.iter().zip(&got) {
+            self.ex.write(t, &summed[at..at + g.len()]);
+            at += g.len();
+        }
+        // One gather for the rows: each rank's [q | stats | puzzle rows], split back into whole-batch tensors.
+        let local: Vec<f32> = got[dense.len()..].concat();
+        let all: Vec<f32> = bytemuck::cast_vec(r.all_gather(bytemuck::cast_slice(&local)));
+        let mut whole = vec![Vec::new(); gathered.len()];
+        for part in all.chunks_exact(local.len()) {
+            let mut at = 0;
+            for (w, g) in whole.iter_mut().zip(&got[dense.len()..]) {
+                w.extend_from_slice(&part[at..at + g.len()]);
+                at += g.len();
+            }
+        }
+        if let Some(puzzle) = whole.get(2) {
+            self.ex.write(self.h.all_puzzle_grad, puzzle);
+            self.ex.write_i32(self.h.all_ids, all_ids);
+        }
+        self.ex.run_ops(self.update_from..self.ex.ops());
+        [std::mem::take(&mut whole[0]), std::mem::take(&mut whole[1])]
     }
 
     /// Learning rate at optimizer step `step` (0-based): linear warmup, then cosine towards lr · lr_min_ratio.
@@ -153,17 +306,29 @@ impl<'d> Trainer<'d> {
                 reset[i] = 1;
             }
         }
-        write_batch(self.ex.as_mut(), &self.h, &data.batch(self.state.slots.iter().map(|s| s.sample)));
-        self.ex.write_i32(self.h.reset, &reset);
+        let all = data.batch(self.state.slots.iter().map(|s| s.sample));
+        let rows = self.shard();
+        let mine = Batch {
+            tokens: all.tokens[rows.start * l..rows.end * l].to_vec(),
+            labels: all.labels[rows.start * l..rows.end * l].to_vec(),
+            ids: all.ids[rows.clone()].to_vec(),
+        };
+        write_batch(self.ex.as_mut(), &self.h, &mine);
+        self.ex.write_i32(self.h.reset, &reset[rows]);
         // The supervision step, then the optimizer, EMA and puzzle embeddings, in one run on the device.
         self.state.planned_steps = total_steps;
         let lr = self.lr(self.state.step, total_steps);
         self.ex.write(self.h.hyper, &self.update.adam.hyper(lr, self.state.step + 1));
-        self.ex.run();
+        let [q, rows] = match self.ranks {
+            None => {
+                self.ex.run();
+                self.ex.read_many(&[self.h.q, self.h.stats]).try_into().expect("two reads")
+            }
+            Some(r) => self.run_across(r, &all.ids),
+        };
         let t = &self.cfg.train;
 
         // Halting: q_halt > log(τ/(1−τ)), or N_sup steps; exploration enforces a minimum step count.
-        let [q, rows]: [Vec<f32>; 2] = self.ex.read_many(&[self.h.q, self.h.stats]).try_into().expect("two reads");
         let m = &self.cfg.model;
         let mut halted_mask = vec![false; b];
         for (i, s) in self.state.slots.iter_mut().enumerate() {
@@ -221,8 +386,15 @@ impl<'d> Trainer<'d> {
             let e = self.h.ema.get(name).copied().unwrap_or(self.h.params[name]);
             out.push((format!("ema.{name}"), self.ex.read(e)));
         }
-        out.push(("carry.z_H".into(), self.ex.read(self.h.z_h)));
-        out.push(("carry.z_L".into(), self.ex.read(self.h.z_l)));
+        // Over several ranks, the whole batch's carries in slot order: the layout of one process's checkpoint.
+        for (name, t) in [("carry.z_H", self.h.z_h), ("carry.z_L", self.h.z_l)] {
+            let local = self.ex.read(t);
+            let carry = match self.ranks {
+                None => local,
+                Some(r) => bytemuck::cast_vec(r.all_gather(bytemuck::cast_slice(&local))),
+            };
+            out.push((name.into(), carry));
+        }
         out
     }
 
@@ -235,9 +407,19 @@ impl<'d> Trainer<'d> {
                 self.ex.write(e, &get(&format!("ema.{name}"))?);
             }
         }
-        let (zh, zl) = (get("carry.z_H")?, get("carry.z_L")?);
-        self.ex.write(self.h.z_h, &zh);
-        self.ex.write(self.h.z_l, &zl);
+        let rows = self.shard();
+        for (name, t) in [("carry.z_H", self.h.z_h), ("carry.z_L", self.h.z_l)] {
+            let carry = get(name)?;
+            let per_slot = self.plan_bytes(t) as usize / 4 / rows.len();
+            ensure!(
+                carry.len() == per_slot * self.batch,
+                "the checkpoint's {name} holds {} values, not {} for batch {}",
+                carry.len(),
+                per_slot * self.batch,
+                self.batch
+            );
+            self.ex.write(t, &carry[rows.start * per_slot..rows.end * per_slot]);
+        }
         Ok(())
     }
 }

@@ -17,3 +17,4 @@ mod plan_basic;
 mod plan_trm;
 mod shaders;
 mod train;
+mod train_ranks;

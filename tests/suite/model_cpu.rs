@@ -159,7 +159,7 @@ fn gpu_and_native_steps_equal_cpu_step() {
             b2: 0.95,
             eps: 1e-8,
         };
-        let update = trm::Update { adam, ema: Some(0.9), puzzle_lr: 0.01, puzzle_wd: 0.1 };
+        let update = trm::Update { adam, ema: Some(0.9), puzzle_lr: 0.01, puzzle_wd: 0.1, ranks: 1 };
         let o = StepOptions { grad_scale: 0.5, update: Some(update), ..opts(true) };
         let (prog, h) = build_step(&c, &o);
         let plan = dev.plan(&prog).unwrap();
