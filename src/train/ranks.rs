@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use std::sync::{Arc, Barrier, Mutex};
 
 /// The ranks training one model together.
-pub trait Ranks: Send + Sync {
+pub trait Ranks {
     fn rank(&self) -> usize;
     fn size(&self) -> usize;
     /// Every rank's `local` (all of one length), concatenated in rank order.
